@@ -1,0 +1,41 @@
+// pybind11 module _C. It sees only DLPack tensors, ints and strings: no torch headers,
+// no libtorch, so one build works with any torch (or none). Outputs and CUDA
+// workspaces are allocated by the caller; CUDA work runs on the stream passed in.
+#include <pybind11/pybind11.h>
+
+#include "ops/ops.h"
+#include "ops/validate.h"
+
+namespace py = pybind11;
+using namespace pybind11::literals;
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "fedras native kernels (CPU + optional CUDA), DLPack in, caller-allocated out";
+
+  m.attr("CHECK_WORKSPACE_BYTES") = fedras::kStatusBytes;
+  m.def("build_info", &fedras::build_info, "Build configuration and device availability.");
+
+  m.def("segmented_kmeans_workspace_bytes", &fedras::segmented_kmeans_workspace_bytes, "n_rows"_a, "n_segments"_a,
+        "Bytes of CUDA workspace segmented_kmeans needs.");
+  m.def("segmented_kmeans", &fedras::py_segmented_kmeans, "x"_a, "offsets"_a, "k_offsets"_a, "centroids"_a,
+        "assignment"_a, "inertia"_a, "n_iter"_a, "workspace"_a, "iters"_a, "tol"_a, "seed"_a, "init"_a, "metric"_a,
+        "check"_a, "num_threads"_a, "stream"_a,
+        "k-means per CSR segment of x into caller-allocated outputs (see fedras_ext.segmented_kmeans).");
+
+  m.def("project_directions_workspace_bytes", &fedras::project_directions_workspace_bytes, "n_directions"_a, "dim"_a);
+  m.def("project_directions", &fedras::py_project_directions, "x"_a, "offsets"_a, "directions"_a, "dir_offsets"_a,
+        "index"_a, "scale"_a, "workspace"_a, "check"_a, "num_threads"_a, "stream"_a,
+        "Best direction (largest cosine) per row and its projection scale.");
+
+  m.def("apply_actions_workspace_bytes", &fedras::apply_actions_workspace_bytes, "n_entries"_a, "n_table_rows"_a,
+        "deterministic"_a);
+  m.def("apply_actions", &fedras::py_apply_actions, "table"_a, "rows"_a, "action_idx"_a, "actions"_a,
+        "action_offsets"_a, "segment_of_row"_a, "row_scale"_a, "workspace"_a, "scale"_a, "reduce"_a,
+        "deterministic"_a, "check"_a, "num_threads"_a, "stream"_a,
+        "In-place scatter of per-segment actions into table rows (sum or mean).");
+
+  m.def("pack_indices", &fedras::py_pack_indices, "idx"_a, "bits"_a, "out"_a, "workspace"_a, "check"_a,
+        "num_threads"_a, "stream"_a, "Bit-pack int32 indices, little-endian bit order.");
+  m.def("unpack_indices", &fedras::py_unpack_indices, "packed"_a, "bits"_a, "n"_a, "out"_a, "workspace"_a,
+        "check"_a, "num_threads"_a, "stream"_a, "Inverse of pack_indices.");
+}

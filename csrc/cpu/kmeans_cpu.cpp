@@ -1,0 +1,395 @@
+// CPU segmented k-means (Lloyd with k-means++ or random init).
+//
+// Parallelism: small segments run one per thread; a segment larger than
+// kBigSegmentRows gets all threads, split into fixed blocks of kBlockRows rows.
+// Every reduction (cluster sums, inertia, k-means++ weights) is done per block and
+// combined in block order, so the result is bit-identical for any thread count.
+//
+// Empty clusters keep their previous centroid (the cuVS policy), so no NaN is emitted.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "common/parallel.h"
+#include "common/rng.h"
+#include "common/rowmath.h"
+#include "ops/kmeans.h"
+
+namespace fedras {
+namespace {
+
+constexpr int64_t kBlockRows = 2048;
+constexpr int64_t kBigSegmentRows = 4 * kBlockRows;
+constexpr int kTile = 16;  // centroids scored together; the inner loop vectorises over them
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+// One binary, two code paths picked at load time: AVX2+FMA where the CPU has it.
+#define FEDRAS_MULTIVERSION __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define FEDRAS_MULTIVERSION
+#endif
+#define FEDRAS_INLINE inline __attribute__((always_inline))
+
+template <class F>
+void for_blocks(int64_t n_blocks, bool parallel, int threads, F&& f) {
+  if (!parallel || n_blocks <= 1 || threads <= 1) {
+    for (int64_t b = 0; b < n_blocks; ++b) f(b);
+    return;
+  }
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int64_t b = 0; b < n_blocks; ++b) f(b);
+}
+
+// Explicit 8-wide vectors (GCC/Clang vector extensions): two SSE registers on the
+// baseline ISA, one AVX register in the x86-64-v3 clone. Each lane is an
+// independent accumulator with a fixed order, so every ISA gives the same bits.
+typedef float v8f __attribute__((vector_size(32)));
+typedef double v4d __attribute__((vector_size(32)));
+
+FEDRAS_INLINE v8f load8(const float* p) {
+  v8f v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+// sum_j f(j) over d with 8 fixed partial sums (lane t takes j = t mod 8), in the
+// accumulator type Acc. Lets the compiler vectorise what would otherwise be one long
+// dependency chain, and fixes the summation order on every machine.
+constexpr int kLanes = 8;
+
+template <class Acc, class Term>
+FEDRAS_INLINE Acc lane_sum(int64_t d, Term term) {
+  Acc lanes[kLanes] = {};
+  int64_t j = 0;
+  for (; j + kLanes <= d; j += kLanes)
+    for (int t = 0; t < kLanes; ++t) lanes[t] += term(j + t);
+  for (int t = 0; j < d; ++j, ++t) lanes[t] += term(j);
+  Acc total = 0;
+  for (int t = 0; t < kLanes; ++t) total += lanes[t];
+  return total;
+}
+
+// Distance used by k-means++ sampling, in double so that the weights agree with the
+// PyTorch reference to within a few ulps.
+FEDRAS_INLINE double seed_distance(const float* x, const float* c, int64_t d, bool cosine) {
+  if (cosine) return std::max(0.0, 1.0 - lane_sum<double>(d, [&](int64_t j) { return double(x[j]) * double(c[j]); }));
+  return lane_sum<double>(d, [&](int64_t j) {
+    const double diff = double(x[j]) - double(c[j]);
+    return diff * diff;
+  });
+}
+
+// Distance of a row to its assigned centroid, as counted in the inertia.
+FEDRAS_INLINE double assigned_distance(const float* x, const float* c, int64_t d, bool cosine) {
+  if (cosine) return 1.0 - lane_sum<double>(d, [&](int64_t j) { return double(x[j]) * double(c[j]); });
+  return lane_sum<float>(d, [&](int64_t j) {
+    const float diff = x[j] - c[j];
+    return diff * diff;
+  });
+}
+
+// Best centroid for R consecutive rows: argmin over c of cn[c] - 2 x.c, with
+// cn = ||c||^2 (l2) or 0 (cosine, i.e. argmax x.c). Ties go to the lowest index.
+// R rows share every load of the transposed centroids, and R x 2 independent
+// vector accumulators hide the add latency.
+template <int R>
+FEDRAS_INLINE void best_centroids(const float* x, const float* ct, const float* cn, int64_t d, int kpad, int* best) {
+  float best_score[R];
+  for (int r = 0; r < R; ++r) {
+    best[r] = 0;
+    best_score[r] = std::numeric_limits<float>::infinity();
+  }
+  for (int c0 = 0; c0 < kpad; c0 += kTile) {
+    v8f acc[R][2];
+    for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = v8f{};
+    for (int64_t j = 0; j < d; ++j) {
+      const v8f lo = load8(ct + j * kpad + c0), hi = load8(ct + j * kpad + c0 + 8);
+      for (int r = 0; r < R; ++r) {
+        const float xj = x[r * d + j];
+        acc[r][0] += xj * lo;
+        acc[r][1] += xj * hi;
+      }
+    }
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < kTile; ++t) {
+        const float score = cn[c0 + t] - 2.0f * acc[r][t / 8][t % 8];
+        if (score < best_score[r]) {
+          best_score[r] = score;
+          best[r] = c0 + t;
+        }
+      }
+  }
+}
+
+struct BlockResult {
+  double inertia = 0.0;
+  bool changed = false;
+};
+
+// One block of rows of a Lloyd pass: assign, and accumulate the cluster sums/counts
+// the next update needs. Compiled for AVX2+FMA and for the baseline ISA.
+FEDRAS_MULTIVERSION
+BlockResult assign_block(const float* xs, int64_t r0, int64_t r1, int64_t d, const float* ct, const float* cn,
+                         int kpad, const float* C, bool cosine, int32_t* labels, bool track_changes, double* sums,
+                         int64_t* counts) {
+  constexpr int R = 4;
+  BlockResult res;
+  int best[R];
+  for (int64_t r = r0; r < r1; r += R) {
+    const int rows = static_cast<int>(std::min<int64_t>(R, r1 - r));
+    if (rows == R) {
+      best_centroids<R>(xs + r * d, ct, cn, d, kpad, best);
+    } else {
+      for (int i = 0; i < rows; ++i) best_centroids<1>(xs + (r + i) * d, ct, cn, d, kpad, best + i);
+    }
+    for (int i = 0; i < rows; ++i) {
+      const float* x = xs + (r + i) * d;
+      const int b = best[i];
+      res.inertia += assigned_distance(x, C + b * d, d, cosine);
+      if (track_changes && labels[r + i] != b) res.changed = true;
+      labels[r + i] = b;
+      counts[b] += 1;
+      double* srow = sums + b * d;
+      for (int64_t j = 0; j < d; ++j) srow[j] += x[j];
+    }
+  }
+  return res;
+}
+
+// k-means++ weights of one block after adding centroid c: mind = min(mind, dist(x, c)).
+// Returns the block's total weight, summed in row order.
+FEDRAS_MULTIVERSION
+double seed_block(const float* xs, int64_t r0, int64_t r1, int64_t d, const float* c, bool cosine, bool first,
+                  double* mind) {
+  double acc = 0.0;
+  for (int64_t r = r0; r < r1; ++r) {
+    const double dist = seed_distance(xs + r * d, c, d, cosine);
+    mind[r] = first ? dist : std::min(mind[r], dist);
+    acc += mind[r];
+  }
+  return acc;
+}
+
+// Per-thread scratch, reused across the segments one thread solves.
+class SegmentSolver {
+ public:
+  void run(const KMeansArgs& a, int64_t s, bool parallel, int threads);
+
+ private:
+  void prepare_centroids(const float* C, int64_t k, int64_t d);
+  void pass(const float* xs, int64_t n, int64_t k, int64_t d, const float* C, int32_t* labels,
+            bool track_changes, bool parallel, int threads, double* inertia, bool* changed);
+  bool update(float* C, int64_t k, int64_t d);
+  void init_kmeanspp(const KMeansArgs& a, int64_t s, const float* xs, int64_t n, int64_t k,
+                     int64_t d, float* C, bool parallel, int threads);
+
+  int64_t n_blocks_ = 0;
+  int kpad_ = 0;
+  bool cosine_ = false;
+  std::vector<float> xs_;         // normalised rows (cosine only)
+  std::vector<float> ct_;         // centroids transposed, [d, kpad]
+  std::vector<float> cn_;         // [kpad], +inf on padding
+  std::vector<double> sums_;      // [n_blocks, k, d]
+  std::vector<int64_t> counts_;   // [n_blocks, k]
+  std::vector<double> binertia_;  // [n_blocks]
+  std::vector<char> bchanged_;    // [n_blocks]
+  std::vector<double> mind_;      // [n] k-means++ weights
+  std::vector<int64_t> perm_;     // [n] random init
+};
+
+void SegmentSolver::prepare_centroids(const float* C, int64_t k, int64_t d) {
+  kpad_ = static_cast<int>((k + kTile - 1) / kTile * kTile);
+  ct_.assign(static_cast<size_t>(d * kpad_), 0.0f);
+  cn_.assign(static_cast<size_t>(kpad_), std::numeric_limits<float>::infinity());
+  for (int64_t c = 0; c < k; ++c) {
+    float norm = 0.0f;
+    for (int64_t j = 0; j < d; ++j) {
+      const float v = C[c * d + j];
+      ct_[j * kpad_ + c] = v;
+      norm += v * v;
+    }
+    cn_[c] = cosine_ ? 0.0f : norm;
+  }
+}
+
+// Assign every row to its best centroid and accumulate, per block, the sums and
+// counts the next update needs plus the exact inertia of this assignment.
+void SegmentSolver::pass(const float* xs, int64_t n, int64_t k, int64_t d, const float* C,
+                         int32_t* labels, bool track_changes, bool parallel, int threads,
+                         double* inertia, bool* changed) {
+  prepare_centroids(C, k, d);
+  sums_.assign(static_cast<size_t>(n_blocks_ * k * d), 0.0);
+  counts_.assign(static_cast<size_t>(n_blocks_ * k), 0);
+  binertia_.assign(static_cast<size_t>(n_blocks_), 0.0);
+  bchanged_.assign(static_cast<size_t>(n_blocks_), 0);
+  const float* ct = ct_.data();
+  const float* cn = cn_.data();
+  const int kpad = kpad_;
+  const bool cosine = cosine_;
+  for_blocks(n_blocks_, parallel, threads, [&](int64_t b) {
+    const BlockResult res =
+        assign_block(xs, b * kBlockRows, std::min(n, (b + 1) * kBlockRows), d, ct, cn, kpad, C, cosine, labels,
+                     track_changes, sums_.data() + b * k * d, counts_.data() + b * k);
+    binertia_[b] = res.inertia;
+    bchanged_[b] = res.changed;
+  });
+  double total = 0.0;
+  bool any_changed = !track_changes;
+  for (int64_t b = 0; b < n_blocks_; ++b) {
+    total += binertia_[b];
+    any_changed = any_changed || bchanged_[b];
+  }
+  *inertia = total;
+  *changed = any_changed;
+}
+
+// New centroids from the last pass's sums (combined in block order). Returns
+// false if no centroid moved. Empty clusters (and, for cosine, zero sums) keep theirs.
+bool SegmentSolver::update(float* C, int64_t k, int64_t d) {
+  for (int64_t b = 1; b < n_blocks_; ++b) {
+    for (int64_t i = 0; i < k * d; ++i) sums_[i] += sums_[b * k * d + i];
+    for (int64_t c = 0; c < k; ++c) counts_[c] += counts_[b * k + c];
+  }
+  bool moved = false;
+  for (int64_t c = 0; c < k; ++c) {
+    const double* srow = sums_.data() + c * d;
+    double denom = static_cast<double>(counts_[c]);
+    if (counts_[c] == 0) continue;
+    if (cosine_) {
+      double norm2 = 0.0;
+      for (int64_t j = 0; j < d; ++j) norm2 += srow[j] * srow[j];
+      if (!(norm2 > 0.0)) continue;
+      denom = std::sqrt(norm2);
+    }
+    for (int64_t j = 0; j < d; ++j) {
+      const float v = static_cast<float>(srow[j] / denom);
+      moved = moved || v != C[c * d + j];
+      C[c * d + j] = v;
+    }
+  }
+  return moved;
+}
+
+void SegmentSolver::init_kmeanspp(const KMeansArgs& a, int64_t s, const float* xs, int64_t n,
+                                  int64_t k, int64_t d, float* C, bool parallel, int threads) {
+  mind_.assign(static_cast<size_t>(n), 0.0);
+  std::vector<double> bsum(static_cast<size_t>(n_blocks_), 0.0);
+  int64_t pick = uniform_index(a.seed, s, 0, n);
+  for (int64_t t = 0;; ++t) {
+    std::copy(xs + pick * d, xs + (pick + 1) * d, C + t * d);
+    if (t + 1 == k) break;
+    const float* c = C + t * d;
+    const bool first = (t == 0);
+    for_blocks(n_blocks_, parallel, threads, [&](int64_t b) {
+      bsum[b] = seed_block(xs, b * kBlockRows, std::min(n, (b + 1) * kBlockRows), d, c, cosine_, first, mind_.data());
+    });
+    double total = 0.0;
+    for (double v : bsum) total += v;
+    if (total > 0.0) {
+      // First row whose running weight exceeds u * total (blocks first, then rows).
+      const double target = uniform01(a.seed, s, t + 1) * total;
+      double run = 0.0;
+      for (int64_t b = 0; b < n_blocks_; ++b) {
+        if (run + bsum[b] <= target && b + 1 < n_blocks_) {
+          run += bsum[b];
+          continue;
+        }
+        const int64_t r1 = std::min(n, (b + 1) * kBlockRows);
+        double within = 0.0;
+        pick = r1 - 1;
+        for (int64_t r = b * kBlockRows; r < r1; ++r) {
+          within += mind_[r];
+          if (run + within > target) {
+            pick = r;
+            break;
+          }
+        }
+        break;
+      }
+      // Rounding can leave `pick` on a zero-weight row; step back to a real one.
+      while (pick > 0 && mind_[pick] == 0.0) --pick;
+    } else {
+      // Every row coincides with a chosen centre (all-zero or duplicate rows):
+      // any row is as good as any other.
+      pick = uniform_index(a.seed, s, t + 1, n);
+    }
+  }
+}
+
+void SegmentSolver::run(const KMeansArgs& a, int64_t s, bool parallel, int threads) {
+  const int64_t r0 = a.offsets[s];
+  const int64_t n = a.offsets[s + 1] - r0;
+  const int64_t k = a.k_offsets[s + 1] - a.k_offsets[s];
+  const int64_t d = a.dim;
+  a.inertia[s] = 0.0;
+  a.n_iter[s] = 0;
+  if (n == 0 || k == 0) return;
+  cosine_ = a.cosine;
+  n_blocks_ = (n + kBlockRows - 1) / kBlockRows;
+  float* C = a.centroids + a.k_offsets[s] * d;
+  int32_t* labels = a.assignment + r0;
+
+  const float* xs = a.x + r0 * d;
+  if (cosine_) {
+    xs_.resize(static_cast<size_t>(n * d));
+    for_blocks(n_blocks_, parallel, threads, [&](int64_t b) {
+      const int64_t r1 = std::min(n, (b + 1) * kBlockRows);
+      for (int64_t r = b * kBlockRows; r < r1; ++r) normalize_row(a.x + (r0 + r) * d, xs_.data() + r * d, d);
+    });
+    xs = xs_.data();
+  }
+
+  if (k == n) {
+    // Exact case: every row is its own centroid.
+    std::copy(xs, xs + n * d, C);
+  } else if (a.kmeanspp) {
+    init_kmeanspp(a, s, xs, n, k, d, C, parallel, threads);
+  } else {
+    perm_.resize(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) perm_[i] = i;
+    for (int64_t t = 0; t < k; ++t) {
+      std::swap(perm_[t], perm_[t + uniform_index(a.seed, s, t, n - t)]);
+      std::copy(xs + perm_[t] * d, xs + (perm_[t] + 1) * d, C + t * d);
+    }
+  }
+
+  double inertia = 0.0;
+  bool changed = true;
+  pass(xs, n, k, d, C, labels, false, parallel, threads, &inertia, &changed);
+  int iter = 0;
+  for (int it = 1; it <= a.iters; ++it) {
+    const double previous = inertia;
+    if (!update(C, k, d)) break;  // nothing moved: already a fixed point
+    pass(xs, n, k, d, C, labels, true, parallel, threads, &inertia, &changed);
+    iter = it;
+    if (!changed) break;
+    if (a.tol > 0.0 && previous - inertia <= a.tol * previous) break;
+  }
+  a.inertia[s] = inertia;
+  a.n_iter[s] = iter;
+}
+
+}  // namespace
+
+void segmented_kmeans_cpu(const KMeansArgs& a) {
+  const int threads = resolve_threads(a.num_threads);
+  std::vector<int64_t> big;
+  for (int64_t s = 0; s < a.n_segments; ++s)
+    if (a.offsets[s + 1] - a.offsets[s] > kBigSegmentRows) big.push_back(s);
+
+  if (big.size() < static_cast<size_t>(a.n_segments)) {
+#pragma omp parallel num_threads(threads) if (threads > 1 && a.n_segments > 1)
+    {
+      SegmentSolver solver;
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t s = 0; s < a.n_segments; ++s)
+        if (a.offsets[s + 1] - a.offsets[s] <= kBigSegmentRows) solver.run(a, s, false, 1);
+    }
+  }
+  SegmentSolver solver;
+  for (int64_t s : big) solver.run(a, s, true, threads);
+}
+
+}  // namespace fedras

@@ -1,0 +1,45 @@
+#include <sstream>
+#include <string>
+
+#include "common/parallel.h"
+#include "cuda/checks.h"
+#include "ops/ops.h"
+
+#ifndef FEDRAS_VERSION
+#define FEDRAS_VERSION "0+unknown"
+#endif
+
+namespace fedras {
+
+py::dict build_info() {
+  py::dict info;
+  info["version"] = FEDRAS_VERSION;
+  py::list archs;
+#ifdef FEDRAS_WITH_CUDA
+  info["cuda_compiled"] = true;
+  std::stringstream ss(FEDRAS_CUDA_ARCHS);
+  for (std::string a; std::getline(ss, a, ',');)
+    if (!a.empty()) archs.append(std::stoi(a));
+  const int devices = cuda_device_count();
+  info["cuda_runtime_version"] = cuda_runtime_version();
+  info["cuda_device_count"] = devices;
+  info["gpu_available"] = devices > 0;
+#else
+  info["cuda_compiled"] = false;
+  info["cuda_runtime_version"] = py::none();
+  info["cuda_device_count"] = 0;
+  info["gpu_available"] = false;
+#endif
+  info["cuda_archs"] = archs;
+#ifdef FEDRAS_WITH_OPENMP
+  info["openmp"] = true;
+#else
+  info["openmp"] = false;
+#endif
+  info["openmp_threads"] = resolve_threads(0);
+  info["dlpack"] = true;
+  info["links_libtorch"] = false;
+  return info;
+}
+
+}  // namespace fedras

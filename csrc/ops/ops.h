@@ -1,0 +1,36 @@
+// The Python-facing entry points of _C (argument parsing, checks, dispatch).
+#pragma once
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <string>
+
+namespace fedras {
+
+namespace py = pybind11;
+
+int64_t segmented_kmeans_workspace_bytes(int64_t n_rows, int64_t n_segments);
+void py_segmented_kmeans(py::handle x, py::handle offsets, py::handle k_offsets, py::handle centroids,
+                         py::handle assignment, py::handle inertia, py::handle n_iter, py::handle workspace,
+                         int iters, double tol, uint64_t seed, const std::string& init, const std::string& metric,
+                         bool check, int num_threads, uintptr_t stream);
+
+int64_t project_directions_workspace_bytes(int64_t n_directions, int64_t dim);
+void py_project_directions(py::handle x, py::handle offsets, py::handle directions, py::handle dir_offsets,
+                           py::handle index, py::handle scale, py::handle workspace, bool check, int num_threads,
+                           uintptr_t stream);
+
+int64_t apply_actions_workspace_bytes(int64_t n_entries, int64_t n_table_rows, bool deterministic);
+void py_apply_actions(py::handle table, py::handle rows, py::handle action_idx, py::handle actions,
+                      py::handle action_offsets, py::handle segment_of_row, py::handle row_scale,
+                      py::handle workspace, double scale, const std::string& reduce, bool deterministic, bool check,
+                      int num_threads, uintptr_t stream);
+
+void py_pack_indices(py::handle idx, int bits, py::handle out, py::handle workspace, bool check, int num_threads,
+                     uintptr_t stream);
+void py_unpack_indices(py::handle packed, int bits, int64_t n, py::handle out, py::handle workspace, bool check,
+                       int num_threads, uintptr_t stream);
+
+py::dict build_info();
+
+}  // namespace fedras

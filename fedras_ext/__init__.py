@@ -1,0 +1,45 @@
+"""fedras_ext: the native ops of fedras (C++/OpenMP and CUDA), with PyTorch references.
+
+Ops (each also registered as a ``torch.library.custom_op`` under ``torch.ops.fedras``):
+
+- :func:`segmented_kmeans` - batched k-means over ragged per-client row sets.
+- :func:`project_directions` - best direction per row and its projection scale.
+- :func:`apply_actions` - in-place scatter of per-client actions into an item table.
+- :func:`pack_indices` / :func:`unpack_indices` - 1..16-bit index packing.
+
+Pure-PyTorch references with the same signatures live in :mod:`fedras_ext.reference`.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict
+
+from ._native import _C
+from .bitpack import bits_for, pack_indices, packed_nbytes, unpack_indices
+from .kmeans import KMeansResult, segmented_kmeans
+from .project import project_directions
+from .scatter import apply_actions
+
+__version__ = _C.build_info()["version"]
+
+
+def build_info() -> Dict[str, Any]:
+    """How the native module was built and what it can use now.
+
+    Keys: ``version``, ``cuda_compiled`` (bool), ``cuda_archs`` (list of ints, e.g. ``[80, 90]``),
+    ``cuda_runtime_version``, ``cuda_device_count``, ``gpu_available`` (a CUDA device is usable
+    now), ``openmp``, ``openmp_threads``, ``dlpack``, ``links_libtorch`` (always False).
+    """
+    return dict(_C.build_info())
+
+
+__all__ = [
+    "KMeansResult",
+    "apply_actions",
+    "bits_for",
+    "build_info",
+    "pack_indices",
+    "packed_nbytes",
+    "project_directions",
+    "segmented_kmeans",
+    "unpack_indices",
+]

@@ -1,0 +1,83 @@
+"""pack_indices / unpack_indices: small indices at 1..16 bits each.
+
+Layout (little-endian bit order): index ``i`` occupies stream bits
+``[i * bits, (i + 1) * bits)``, least significant bit first, and stream bit ``p`` is
+bit ``p % 8`` of byte ``p // 8``. The last byte's unused high bits are zero. The packed
+length is ``ceil(n * bits / 8)`` bytes.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from . import _native
+from ._checks import require
+from ._interop import as_tensor, to_kind
+from ._native import _C, capsule, stream_of
+
+
+def packed_nbytes(n: int, bits: int) -> int:
+    """Bytes that ``n`` indices of ``bits`` bits occupy."""
+    return (n * bits + 7) // 8
+
+
+def bits_for(k: int) -> int:
+    """Bits per index for ``k`` possible values: ``ceil(log2 k)``, at least 1."""
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    return max(1, (k - 1).bit_length())
+
+
+def _check_bits(bits: int) -> None:
+    if not isinstance(bits, int) or not 1 <= bits <= 16:
+        raise ValueError(f"bits must be an int in [1, 16], got {bits!r}")
+
+
+@torch.library.custom_op("fedras::pack_indices", mutates_args=())
+def _pack_op(idx: torch.Tensor, bits: int, validate: bool) -> torch.Tensor:
+    out = torch.empty(packed_nbytes(idx.numel(), bits), dtype=torch.uint8, device=idx.device)
+    ws = _native.workspace(_C.CHECK_WORKSPACE_BYTES, idx)
+    _C.pack_indices(capsule(idx), bits, capsule(out), _native.optional_capsule(ws), validate, _native.num_threads(), stream_of(idx))
+    return out
+
+
+@_pack_op.register_fake
+def _(idx, bits, validate):
+    return idx.new_empty((packed_nbytes(idx.shape[0], bits),), dtype=torch.uint8)
+
+
+@torch.library.custom_op("fedras::unpack_indices", mutates_args=())
+def _unpack_op(packed: torch.Tensor, bits: int, n: int) -> torch.Tensor:
+    out = torch.empty(n, dtype=torch.int32, device=packed.device)
+    _C.unpack_indices(capsule(packed), bits, n, capsule(out), None, False, _native.num_threads(), stream_of(packed))
+    return out
+
+
+@_unpack_op.register_fake
+def _(packed, bits, n):
+    return packed.new_empty((n,), dtype=torch.int32)
+
+
+def pack_indices(idx: Any, bits: int, *, validate: bool = True) -> Any:
+    """Bit-pack int32 ``[n]`` indices in ``[0, 2**bits)`` into uint8 ``[ceil(n*bits/8)]``.
+
+    Out-of-range values raise ``IndexError`` (on CUDA with ``validate=False`` they are
+    masked to ``bits`` bits instead).
+    """
+    _check_bits(bits)
+    t, kind = as_tensor(idx, "idx")
+    require(t, "idx", dtype=torch.int32, ndim=1)
+    return to_kind(_pack_op(t, bits, validate), kind)
+
+
+def unpack_indices(packed: Any, bits: int, n: int) -> Any:
+    """Inverse of :func:`pack_indices`: uint8 ``[ceil(n*bits/8)]`` to int32 ``[n]``."""
+    _check_bits(bits)
+    if not isinstance(n, int) or n < 0:
+        raise ValueError(f"n must be an int >= 0, got {n!r}")
+    t, kind = as_tensor(packed, "packed")
+    require(t, "packed", dtype=torch.uint8, ndim=1)
+    if t.numel() != packed_nbytes(n, bits):
+        raise ValueError(f"packed must hold ceil(n * bits / 8) = {packed_nbytes(n, bits)} bytes, got {t.numel()}")
+    return to_kind(_unpack_op(t, bits, n), kind)

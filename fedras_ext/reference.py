@@ -1,0 +1,377 @@
+"""Pure-PyTorch reference implementations of every native op, same signatures.
+
+They are written to be obviously correct, not fast: k-means and the projection loop
+over segments in Python. The tests compare the native kernels against them, and the
+simulation's ``loop`` engine can run on them.
+
+The k-means reference reproduces the native algorithm step by step (same counter-based
+random draws, same k-means++ sampling rule, same stopping rule), so with the same seed
+the two usually agree to float rounding; where rounding flips a near-tie they may take
+different paths, which is why tests compare objectives, not labels.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+
+from ._checks import require, require_offsets
+from ._interop import as_tensor
+from .bitpack import _check_bits, packed_nbytes
+from .kmeans import KMeansResult, clamped_k_offsets
+
+# --------------------------------------------------------------------------- random draws
+# Mirror of csrc/common/rng.h: draw t of segment s is a pure function of (seed, s, t).
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+def _splitmix64(z: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        z = z + _GOLDEN
+        z = (z ^ (z >> np.uint64(30))) * _MIX1
+        z = (z ^ (z >> np.uint64(27))) * _MIX2
+        return z ^ (z >> np.uint64(31))
+
+
+def uniform01(seed: int, seg: Union[int, np.ndarray], t: Union[int, np.ndarray]) -> np.ndarray:
+    """Uniform float64 in [0, 1) for draw ``t`` of segment ``seg`` (broadcasts)."""
+    s = np.asarray(seg, dtype=np.uint64)
+    tt = np.asarray(t, dtype=np.uint64)
+    h = _splitmix64(_splitmix64(_splitmix64(np.asarray(seed, dtype=np.uint64)) ^ s) ^ tt)
+    return (h >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
+
+
+def uniform_index(seed: int, seg: int, t: int, n: int) -> int:
+    """Uniform int in [0, n) for draw ``t`` of segment ``seg``."""
+    return min(int(float(uniform01(seed, seg, t)) * n), n - 1)
+
+
+# --------------------------------------------------------------------------- k-means
+
+
+def normalize_rows(x: torch.Tensor) -> torch.Tensor:
+    """Rows divided by their norm (taken in float64); zero rows stay zero. float32 out."""
+    xd = x.double()
+    norm = xd.pow(2).sum(1, keepdim=True).sqrt()
+    return torch.where(norm > 0, xd / torch.where(norm > 0, norm, 1.0), 0.0).float()
+
+
+def _seed_distance(xs: torch.Tensor, c: torch.Tensor, cosine: bool) -> torch.Tensor:
+    if cosine:
+        return (1.0 - xs.double() @ c.double()).clamp(min=0.0)
+    return (xs.double() - c.double()).pow(2).sum(1)
+
+
+def _kmeanspp(xs: torch.Tensor, k: int, seed: int, seg: int, cosine: bool) -> torch.Tensor:
+    n = xs.shape[0]
+    centroids = torch.empty(k, xs.shape[1], dtype=xs.dtype)
+    pick = uniform_index(seed, seg, 0, n)
+    mind: Optional[torch.Tensor] = None
+    for t in range(k):
+        centroids[t] = xs[pick]
+        if t + 1 == k:
+            break
+        dist = _seed_distance(xs, centroids[t], cosine)
+        mind = dist if mind is None else torch.minimum(mind, dist)
+        total = float(mind.sum())
+        if total > 0.0:
+            target = float(uniform01(seed, seg, t + 1)) * total
+            above = torch.nonzero(torch.cumsum(mind, 0) > target)
+            pick = int(above[0]) if above.numel() else n - 1
+            while pick > 0 and float(mind[pick]) == 0.0:  # rounding landed on a zero weight
+                pick -= 1
+        else:  # every row coincides with a chosen centre
+            pick = uniform_index(seed, seg, t + 1, n)
+    return centroids
+
+
+def _random_init(xs: torch.Tensor, k: int, seed: int, seg: int) -> torch.Tensor:
+    n = xs.shape[0]
+    perm = list(range(n))
+    for t in range(k):
+        j = t + uniform_index(seed, seg, t, n - t)
+        perm[t], perm[j] = perm[j], perm[t]
+    return xs[perm[:k]].clone()
+
+
+def _lloyd_pass(xs: torch.Tensor, centroids: torch.Tensor, cosine: bool):
+    """Assign rows (ties: lowest index); return labels, exact inertia, cluster sums and counts."""
+    k = centroids.shape[0]
+    cn = torch.zeros(k) if cosine else centroids.pow(2).sum(1)
+    labels = (cn[None, :] - 2.0 * (xs @ centroids.T)).argmin(1)
+    chosen = centroids[labels]
+    if cosine:
+        dist = 1.0 - (xs.double() * chosen.double()).sum(1)
+    else:
+        dist = (xs - chosen).pow(2).sum(1).double()
+    sums = torch.zeros(k, xs.shape[1], dtype=torch.float64).index_add_(0, labels, xs.double())
+    counts = torch.bincount(labels, minlength=k)
+    return labels, float(dist.sum()), sums, counts
+
+
+def _update(centroids: torch.Tensor, sums: torch.Tensor, counts: torch.Tensor, cosine: bool) -> torch.Tensor:
+    """Cluster means (unit-normalised for cosine); empty clusters keep their centroid."""
+    if cosine:
+        denom = sums.pow(2).sum(1, keepdim=True).sqrt()
+        keep = (counts[:, None] == 0) | (denom == 0)
+    else:
+        denom = counts[:, None].double()
+        keep = counts[:, None] == 0
+    return torch.where(keep, centroids, (sums / torch.where(keep, 1.0, denom)).float())
+
+
+def _kmeans_segment(xs, k, iters, tol, seed, seg, kmeanspp, cosine):
+    n = xs.shape[0]
+    if cosine:
+        xs = normalize_rows(xs)
+    if k == n:
+        centroids = xs.clone()
+    elif kmeanspp:
+        centroids = _kmeanspp(xs, k, seed, seg, cosine)
+    else:
+        centroids = _random_init(xs, k, seed, seg)
+    labels, inertia, sums, counts = _lloyd_pass(xs, centroids, cosine)
+    n_iter = 0
+    for it in range(1, iters + 1):
+        previous = inertia
+        moved = _update(centroids, sums, counts, cosine)
+        if torch.equal(moved, centroids):
+            break
+        centroids = moved
+        new_labels, inertia, sums, counts = _lloyd_pass(xs, centroids, cosine)
+        n_iter = it
+        changed = bool((new_labels != labels).any())
+        labels = new_labels
+        if not changed:
+            break
+        if tol > 0 and previous - inertia <= tol * previous:
+            break
+    return centroids, labels, inertia, n_iter
+
+
+def segmented_kmeans(
+    x: Any,
+    offsets: Any,
+    k: Union[int, Sequence[int], Any],
+    *,
+    iters: int = 25,
+    tol: float = 1e-4,
+    seed: int = 0,
+    init: str = "kmeans++",
+    metric: str = "l2",
+    validate: bool = True,
+) -> KMeansResult:
+    """Reference of :func:`fedras_ext.segmented_kmeans` (CPU, a Python loop over segments)."""
+    xt, _ = as_tensor(x, "x")
+    ot, _ = as_tensor(offsets, "offsets")
+    require(xt, "x", dtype=torch.float32, ndim=2)
+    device = xt.device
+    xt = xt.cpu()
+    off = require_offsets(ot, "offsets", xt.shape[0], "x.shape[0]", device)
+    if validate and not bool(torch.isfinite(xt).all()):
+        raise ValueError("x must be finite")
+    k_off = clamped_k_offsets(off, k)
+    segments = off.numel() - 1
+    centroids = torch.empty(int(k_off[-1]), xt.shape[1])
+    assignment = torch.zeros(xt.shape[0], dtype=torch.int32)
+    inertia = torch.zeros(segments, dtype=torch.float64)
+    n_iter = torch.zeros(segments, dtype=torch.int32)
+    for s in range(segments):
+        r0, r1, k0, k1 = int(off[s]), int(off[s + 1]), int(k_off[s]), int(k_off[s + 1])
+        if r1 == r0:
+            continue
+        c, lab, inert, it = _kmeans_segment(
+            xt[r0:r1], k1 - k0, iters, tol, seed, s, init == "kmeans++", metric == "cosine"
+        )
+        centroids[k0:k1] = c
+        assignment[r0:r1] = lab.int()
+        inertia[s] = inert
+        n_iter[s] = it
+    return KMeansResult(*(t.to(device) for t in (centroids, assignment, inertia, n_iter, k_off)))
+
+
+def segmented_kmeans_padded(
+    x: torch.Tensor,
+    offsets: torch.Tensor,
+    k: int,
+    *,
+    iters: int = 25,
+    tol: float = 1e-4,
+    seed: int = 0,
+) -> KMeansResult:
+    """A batched pure-PyTorch k-means (l2, k-means++), the fast way to write it in torch.
+
+    Segments are padded to the longest one and all run at once with ``bmm``; each
+    segment stops when its assignment no longer changes (or ``tol``/``iters`` trip).
+    It follows the native algorithm (same draws, same sampling rule) up to float
+    rounding, and is the "batched PyTorch" bar in ``benchmarks/ops.py``.
+    """
+    require(x, "x", dtype=torch.float32, ndim=2)
+    off = require_offsets(offsets, "offsets", x.shape[0], "x.shape[0]", x.device)
+    dev, d = x.device, x.shape[1]
+    k_off = clamped_k_offsets(off, k)
+    sizes = off[1:] - off[:-1]
+    ks = k_off[1:] - k_off[:-1]
+    segments = sizes.numel()
+    n_max = int(sizes.max()) if segments else 0
+    k_max = int(ks.max()) if segments else 0
+    # Dense [S, n_max, d] view of the ragged rows, with a validity mask.
+    pos = torch.arange(n_max, device=dev)
+    valid = pos[None, :] < sizes.to(dev)[:, None]
+    flat = (off[:-1].to(dev)[:, None] + pos[None, :]).clamp(max=max(x.shape[0] - 1, 0))
+    X = torch.where(valid[..., None], x[flat], 0.0) if x.shape[0] else x.new_zeros(segments, n_max, d)
+    seg_ids = np.arange(segments)
+    sizes_np = sizes.numpy()
+
+    # k-means++ for all segments at once (segments with k == n take their rows).
+    C = X[:, :k_max].clone() if k_max else X.new_zeros(segments, 0, d)
+    exact = (ks == sizes).to(dev)
+    first = np.minimum((uniform01(seed, seg_ids, 0) * sizes_np).astype(np.int64), np.maximum(sizes_np - 1, 0))
+    pick = torch.as_tensor(first, device=dev)
+    mind = None
+    rows_all = torch.arange(segments, device=dev)
+    for t in range(k_max):
+        C[:, t] = torch.where(exact[:, None], C[:, t], X[rows_all, pick])
+        if t + 1 == k_max:
+            break
+        dist = (X.double() - C[:, t : t + 1].double()).pow(2).sum(2)
+        mind = dist if mind is None else torch.minimum(mind, dist)
+        mind = torch.where(valid, mind, 0.0)
+        total = mind.sum(1)
+        target = torch.as_tensor(uniform01(seed, seg_ids, t + 1), device=dev) * total
+        above = torch.cumsum(mind, 1) > target[:, None]
+        pick_w = torch.where(above.any(1), above.int().argmax(1), (sizes.to(dev) - 1).clamp(min=0))
+        fallback = torch.as_tensor(
+            np.minimum((uniform01(seed, seg_ids, t + 1) * sizes_np).astype(np.int64), np.maximum(sizes_np - 1, 0)),
+            device=dev,
+        )
+        pick = torch.where(total > 0, pick_w, fallback)
+    # Padding centroids (beyond a segment's k) must never win an assignment.
+    kpos = torch.arange(k_max, device=dev)
+    kvalid = kpos[None, :] < ks.to(dev)[:, None]
+
+    def assign(C):
+        cn = torch.where(kvalid, C.pow(2).sum(2), float("inf"))
+        labels = (cn[:, None, :] - 2.0 * torch.bmm(X, C.transpose(1, 2))).argmin(2)
+        chosen = torch.gather(C, 1, labels[..., None].expand(-1, -1, d))
+        dist = torch.where(valid, (X - chosen).pow(2).sum(2), 0.0).double().sum(1)
+        return labels, dist
+
+    labels, inertia = assign(C)
+    active = sizes.to(dev) > 0
+    n_iter = torch.zeros(segments, dtype=torch.int32, device=dev)
+    one_hot_base = torch.arange(segments, device=dev)[:, None] * k_max
+    for it in range(1, iters + 1):
+        if not bool(active.any()):
+            break
+        idx = torch.where(valid, one_hot_base + labels, segments * k_max).reshape(-1)
+        sums = torch.zeros(segments * k_max + 1, d, dtype=torch.float64, device=dev)
+        sums.index_add_(0, idx, X.reshape(-1, d).double())
+        counts = torch.bincount(idx, minlength=segments * k_max + 1)
+        sums, counts = sums[:-1].view(segments, k_max, d), counts[:-1].view(segments, k_max)
+        newC = torch.where(counts[..., None] > 0, (sums / counts[..., None].clamp(min=1)).float(), C)
+        moved = (newC != C).flatten(1).any(1) & active
+        C = torch.where(moved[:, None, None], newC, C)
+        new_labels, new_inertia = assign(C)
+        changed = ((new_labels != labels) & valid).any(1)
+        improved_enough = ~((tol > 0) & (inertia - new_inertia <= tol * inertia))
+        labels = torch.where(moved[:, None], new_labels, labels)
+        n_iter = torch.where(moved, it, n_iter)
+        inertia = torch.where(moved, new_inertia, inertia)
+        active = moved & changed & improved_enough
+    centroids = C[kvalid]
+    assignment = labels[valid].int()
+    return KMeansResult(centroids, assignment, inertia, n_iter, k_off.to(dev))
+
+
+# --------------------------------------------------------------------------- projection
+
+
+def project_directions(
+    x: Any, offsets: Any, directions: Any, dir_offsets: Any, *, validate: bool = True
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Reference of :func:`fedras_ext.project_directions` (a loop over segments)."""
+    xt, _ = as_tensor(x, "x")
+    dt, _ = as_tensor(directions, "directions")
+    ot, _ = as_tensor(offsets, "offsets")
+    dot_, _ = as_tensor(dir_offsets, "dir_offsets")
+    off = require_offsets(ot, "offsets", xt.shape[0], "x.shape[0]", xt.device)
+    doff = require_offsets(dot_, "dir_offsets", dt.shape[0], "directions.shape[0]", xt.device)
+    index = torch.zeros(xt.shape[0], dtype=torch.int32)
+    scale = torch.zeros(xt.shape[0], dtype=torch.float32)
+    xc, dc = xt.cpu(), dt.cpu()
+    for s in range(off.numel() - 1):
+        r0, r1, k0, k1 = int(off[s]), int(off[s + 1]), int(doff[s]), int(doff[s + 1])
+        if r1 == r0:
+            continue
+        if k1 == k0:
+            raise ValueError(f"dir_offsets gives segment {s} no directions but it has {r1 - r0} rows")
+        dots = xc[r0:r1] @ normalize_rows(dc[k0:k1]).T
+        best = dots.argmax(1)
+        index[r0:r1] = best.int()
+        scale[r0:r1] = dots.gather(1, best[:, None])[:, 0]
+    return index.to(xt.device), scale.to(xt.device)
+
+
+# --------------------------------------------------------------------------- scatter
+
+
+def apply_actions(
+    table: torch.Tensor,
+    rows: torch.Tensor,
+    action_idx: torch.Tensor,
+    actions: torch.Tensor,
+    action_offsets: torch.Tensor,
+    segment_of_row: torch.Tensor,
+    *,
+    scale: float = 1.0,
+    reduce: str = "mean",
+    deterministic: Optional[bool] = None,
+    row_scale: Optional[torch.Tensor] = None,
+    validate: bool = True,
+) -> torch.Tensor:
+    """Reference of :func:`fedras_ext.apply_actions`: a gather plus ``index_add_``."""
+    if reduce not in ("mean", "sum"):
+        raise ValueError(f"reduce must be 'mean' or 'sum', got {reduce!r}")
+    rows = rows.long()
+    if validate and rows.numel() and (int(rows.min()) < 0 or int(rows.max()) >= table.shape[0]):
+        raise IndexError("rows out of range")
+    vals = actions[action_offsets[segment_of_row.long()] + action_idx.long()]
+    if row_scale is not None:
+        vals = vals * row_scale[:, None]
+    acc = torch.zeros_like(table).index_add_(0, rows, vals)
+    counts = torch.bincount(rows, minlength=table.shape[0])
+    touched = counts > 0
+    if reduce == "mean":
+        acc = acc / counts.clamp(min=1)[:, None].to(acc.dtype)
+    table[touched] += scale * acc[touched]
+    return table
+
+
+# --------------------------------------------------------------------------- bit packing
+
+
+def pack_indices(idx: torch.Tensor, bits: int, *, validate: bool = True) -> torch.Tensor:
+    """Reference of :func:`fedras_ext.pack_indices` (explicit bit matrix)."""
+    _check_bits(bits)
+    require(idx, "idx", dtype=torch.int32, ndim=1)
+    if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= (1 << bits)):
+        raise IndexError(f"idx holds values outside [0, {1 << bits})")
+    stream = ((idx.long()[:, None] >> torch.arange(bits, device=idx.device)) & 1).reshape(-1)
+    stream = torch.cat([stream, stream.new_zeros((-stream.numel()) % 8)])
+    weights = 1 << torch.arange(8, device=idx.device)
+    return (stream.view(-1, 8) * weights).sum(1).to(torch.uint8)
+
+
+def unpack_indices(packed: torch.Tensor, bits: int, n: int) -> torch.Tensor:
+    """Reference of :func:`fedras_ext.unpack_indices`."""
+    _check_bits(bits)
+    if packed.numel() != packed_nbytes(n, bits):
+        raise ValueError(f"packed must hold {packed_nbytes(n, bits)} bytes, got {packed.numel()}")
+    stream = ((packed.long()[:, None] >> torch.arange(8, device=packed.device)) & 1).reshape(-1)[: n * bits]
+    weights = 1 << torch.arange(bits, device=packed.device)
+    return (stream.view(n, bits) * weights).sum(1).int()
