@@ -48,7 +48,7 @@ def _segmented_kmeans_op(
     assignment = torch.empty(n, dtype=torch.int32, device=x.device)
     inertia = torch.empty(segments, dtype=torch.float64, device=x.device)
     n_iter = torch.empty(segments, dtype=torch.int32, device=x.device)
-    ws = _native.workspace(_C.segmented_kmeans_workspace_bytes(n, segments), x)
+    ws = _native.workspace(_C.segmented_kmeans_workspace_bytes(n, segments, total_k, d), x)
     _C.segmented_kmeans(
         capsule(x), capsule(offsets), capsule(k_offsets), capsule(centroids), capsule(assignment),
         capsule(inertia), capsule(n_iter), _native.optional_capsule(ws), iters, tol, seed, init, metric,

@@ -82,6 +82,7 @@ void py_apply_actions(py::handle table, py::handle rows, py::handle action_idx, 
   a.workspace = has_ws ? W.data : nullptr;
   a.workspace_bytes = has_ws ? W.numel() : 0;
   a.stream = strm;
+  a.device_id = T.device_id;
   dispatch(T, [&] { apply_actions_cpu(a); }, [&] { FEDRAS_IF_CUDA(apply_actions_cuda(a)); });
 }
 

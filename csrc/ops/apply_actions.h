@@ -25,6 +25,7 @@ struct ApplyActionsArgs {
   void* workspace = nullptr;              // CUDA: see apply_actions_cuda_workspace_bytes
   int64_t workspace_bytes = 0;
   void* stream = nullptr;
+  int device_id = 0;                      // CUDA: the device all tensors live on
 };
 
 void apply_actions_cpu(const ApplyActionsArgs& a);

@@ -34,6 +34,7 @@ void py_pack_indices(py::handle idx, int bits, py::handle out, py::handle worksp
   a.out = O.ptr<uint8_t>();
   a.num_threads = num_threads;
   a.stream = strm;
+  a.device_id = I.device_id;
   dispatch(I, [&] { pack_indices_cpu(a); }, [&] { FEDRAS_IF_CUDA(pack_indices_cuda(a)); });
 }
 
@@ -55,6 +56,7 @@ void py_unpack_indices(py::handle packed, int bits, int64_t n, py::handle out, p
   a.out = O.ptr<int32_t>();
   a.num_threads = num_threads;
   a.stream = reinterpret_cast<void*>(stream);
+  a.device_id = P.device_id;
   dispatch(P, [&] { unpack_indices_cpu(a); }, [&] { FEDRAS_IF_CUDA(unpack_indices_cuda(a)); });
 }
 

@@ -13,6 +13,7 @@ struct PackArgs {
   uint8_t* out = nullptr;        // [ceil(n * bits / 8)]
   int num_threads = 0;
   void* stream = nullptr;
+  int device_id = 0;                      // CUDA: the device all tensors live on
 };
 
 struct UnpackArgs {
@@ -22,6 +23,7 @@ struct UnpackArgs {
   int32_t* out = nullptr;           // [n]
   int num_threads = 0;
   void* stream = nullptr;
+  int device_id = 0;                      // CUDA: the device all tensors live on
 };
 
 void pack_indices_cpu(const PackArgs& a);

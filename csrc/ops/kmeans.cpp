@@ -10,12 +10,14 @@ namespace py = pybind11;
 
 namespace fedras {
 
-int64_t segmented_kmeans_workspace_bytes(int64_t n_rows, int64_t n_segments) {
+int64_t segmented_kmeans_workspace_bytes(int64_t n_rows, int64_t n_segments, int64_t total_k, int64_t dim) {
 #ifdef FEDRAS_WITH_CUDA
-  return segmented_kmeans_cuda_workspace_bytes(n_rows, n_segments);
+  return segmented_kmeans_cuda_workspace_bytes(n_rows, n_segments, total_k, dim);
 #else
   (void)n_rows;
   (void)n_segments;
+  (void)total_k;
+  (void)dim;
   return kStatusBytes;
 #endif
 }
@@ -50,7 +52,7 @@ void py_segmented_kmeans(py::handle x, py::handle offsets, py::handle k_offsets,
   if (metric != "l2" && metric != "cosine") value_error("metric must be 'l2' or 'cosine', got '", metric, "'");
   void* strm = reinterpret_cast<void*>(stream);
   const CheckScratch cs = scratch_from_workspace(W, has_ws, X, strm);
-  require_workspace(W, has_ws, X, segmented_kmeans_workspace_bytes(n, segments));
+  require_workspace(W, has_ws, X, segmented_kmeans_workspace_bytes(n, segments, C.size(0), d));
 
   // On the CPU the structural checks always run (they guard memory); on CUDA the
   // kernels clamp instead and the checks (which synchronise) run when asked.
@@ -82,6 +84,7 @@ void py_segmented_kmeans(py::handle x, py::handle offsets, py::handle k_offsets,
   a.workspace = has_ws ? W.data : nullptr;
   a.workspace_bytes = has_ws ? W.numel() : 0;
   a.stream = strm;
+  a.device_id = X.device_id;
   dispatch(X, [&] { segmented_kmeans_cpu(a); }, [&] { FEDRAS_IF_CUDA(segmented_kmeans_cuda(a)); });
 }
 

@@ -24,13 +24,14 @@ struct KMeansArgs {
   int num_threads = 0;             // 0: the OpenMP default
   void* workspace = nullptr;       // CUDA only: caller-allocated scratch
   int64_t workspace_bytes = 0;
-  void* stream = nullptr;          // CUDA only: the caller's cudaStream_t
+  void* stream = nullptr;
+  int device_id = 0;                      // CUDA: the device all tensors live on          // CUDA only: the caller's cudaStream_t
 };
 
 void segmented_kmeans_cpu(const KMeansArgs& a);
 
 #ifdef FEDRAS_WITH_CUDA
-int64_t segmented_kmeans_cuda_workspace_bytes(int64_t n_rows, int64_t n_segments);
+int64_t segmented_kmeans_cuda_workspace_bytes(int64_t n_rows, int64_t n_segments, int64_t total_k, int64_t dim);
 void segmented_kmeans_cuda(const KMeansArgs& a);
 #endif
 

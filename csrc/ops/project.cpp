@@ -66,6 +66,7 @@ void py_project_directions(py::handle x, py::handle offsets, py::handle directio
   a.workspace = has_ws ? W.data : nullptr;
   a.workspace_bytes = has_ws ? W.numel() : 0;
   a.stream = strm;
+  a.device_id = X.device_id;
   dispatch(X, [&] { project_directions_cpu(a); }, [&] { FEDRAS_IF_CUDA(project_directions_cuda(a)); });
 }
 

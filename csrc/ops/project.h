@@ -20,6 +20,7 @@ struct ProjectArgs {
   void* workspace = nullptr;              // CUDA: n_directions * dim floats (unit directions)
   int64_t workspace_bytes = 0;
   void* stream = nullptr;
+  int device_id = 0;                      // CUDA: the device all tensors live on
 };
 
 void project_directions_cpu(const ProjectArgs& a);
