@@ -78,7 +78,7 @@ def clamped_k_offsets(offsets_host: torch.Tensor, k: Union[int, Sequence[int], t
     if isinstance(k, int) and not isinstance(k, bool):
         k_t = torch.full_like(sizes, k)
     else:
-        k_t, _ = as_tensor(k, "k")
+        k_t = torch.as_tensor(k) if isinstance(k, (list, tuple)) else as_tensor(k, "k")[0]
         k_t = k_t.detach().cpu()
         if k_t.dtype.is_floating_point or k_t.dtype == torch.bool:
             raise ValueError(f"k must hold integers, got {k_t.dtype}")

@@ -1,0 +1,145 @@
+"""The native module's contract: DLPack in, caller-allocated out, safe on direct calls,
+registered as torch custom ops that work with opcheck and torch.compile."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.dlpack import to_dlpack
+
+import fedras_ext as fx
+from fedras_ext import _C
+from helpers import csr
+
+
+def test_build_info_keys():
+    info = fx.build_info()
+    for key in ("version", "cuda_compiled", "cuda_archs", "openmp_threads", "gpu_available"):
+        assert key in info
+    assert isinstance(info["cuda_archs"], list) and all(isinstance(a, int) for a in info["cuda_archs"])
+    assert info["links_libtorch"] is False
+    if info["cuda_compiled"]:
+        assert 80 in info["cuda_archs"] and 90 in info["cuda_archs"]
+    assert info["openmp_threads"] >= 1
+
+
+def test_module_does_not_link_libtorch():
+    import pathlib
+    import subprocess
+
+    so = pathlib.Path(_C.__file__)
+    out = subprocess.run(["ldd", str(so)], capture_output=True, text=True).stdout
+    assert "libtorch" not in out and "libc10" not in out
+
+
+def _kmeans_args():
+    x = torch.randn(40, 4)
+    off = csr([10, 0, 30])
+    return x, off, csr([3, 0, 5]), 8
+
+
+def test_opcheck_all_ops():
+    x, off, koff, total = _kmeans_args()
+    torch.library.opcheck(torch.ops.fedras.segmented_kmeans.default, (x, off, koff, total, 10, 0.0, 1, "kmeans++", "l2", True))
+    torch.library.opcheck(torch.ops.fedras.project_directions.default, (x, off, torch.randn(8, 4), koff, True))
+    table = torch.randn(20, 4)
+    rows = torch.tensor([1, 5, 5, 19], dtype=torch.int64)
+    idx = torch.tensor([0, 1, 0, 2], dtype=torch.int32)
+    seg = torch.tensor([0, 0, 2, 2], dtype=torch.int32)
+    torch.library.opcheck(
+        torch.ops.fedras.apply_actions.default,
+        (table, rows, idx, torch.randn(8, 4), koff, seg, None, 0.5, "mean", True, True),
+    )
+    packed_idx = torch.randint(0, 8, (21,), dtype=torch.int32)
+    torch.library.opcheck(torch.ops.fedras.pack_indices.default, (packed_idx, 3, True))
+    torch.library.opcheck(torch.ops.fedras.unpack_indices.default, (fx.pack_indices(packed_idx, 3), 3, 21))
+
+
+def test_runs_under_torch_compile():
+    x, off, koff, total = _kmeans_args()
+    table = torch.zeros(50, 4)
+
+    def round_step(x, off, koff, table, rows, seg):
+        cent, assign, inertia, _ = torch.ops.fedras.segmented_kmeans(x, off, koff, total, 10, 0.0, 3, "kmeans++", "l2", True)
+        torch.ops.fedras.apply_actions(table, rows, assign, cent, koff, seg, None, 1.0, "mean", True, True)
+        return inertia.sum()
+
+    rows = torch.randperm(50)[:40]
+    seg = torch.repeat_interleave(torch.arange(3, dtype=torch.int32), torch.tensor([10, 0, 30]))
+    eager_table = table.clone()
+    want = round_step(x, off, koff, eager_table, rows, seg)
+    compiled = torch.compile(round_step, backend="aot_eager", fullgraph=True)
+    got = compiled(x, off, koff, table, rows, seg)
+    assert torch.equal(got, want)
+    assert torch.equal(table, eager_table)
+
+
+# --------------------------------------------------------------------------- direct _C calls
+
+
+def _direct_kmeans(x, off, koff, centroids, assignment=None, check=True):
+    n, s = x.shape[0], off.numel() - 1
+    assignment = torch.empty(n, dtype=torch.int32) if assignment is None else assignment
+    return _C.segmented_kmeans(
+        to_dlpack(x), to_dlpack(off), to_dlpack(koff), to_dlpack(centroids), to_dlpack(assignment),
+        to_dlpack(torch.empty(s, dtype=torch.float64)), to_dlpack(torch.empty(s, dtype=torch.int32)),
+        None, 10, 0.0, 0, "kmeans++", "l2", check, 1, 0,
+    )
+
+
+@pytest.mark.parametrize("check", [True, False])
+def test_direct_calls_validate_structure(check):
+    x = torch.randn(10, 3)
+    cent = torch.empty(4, 3)
+    with pytest.raises(ValueError, match="non-decreasing"):
+        _direct_kmeans(x, torch.tensor([0, 8, 4, 10]), torch.tensor([0, 1, 2, 4]), cent, check=check)
+    with pytest.raises(ValueError, match="must equal x.shape"):
+        _direct_kmeans(x, torch.tensor([0, 5, 1000]), torch.tensor([0, 2, 4]), cent, check=check)
+    with pytest.raises(ValueError, match="clusters but it has"):
+        _direct_kmeans(x, torch.tensor([0, 1, 10]), torch.tensor([0, 2, 4]), cent, check=check)
+    with pytest.raises(ValueError, match="centroids.shape"):
+        _direct_kmeans(x, torch.tensor([0, 5, 10]), torch.tensor([0, 2, 4]), torch.empty(4, 3)[:, :2].contiguous(), check=check)
+    with pytest.raises(ValueError, match="assignment.shape"):
+        _direct_kmeans(x, torch.tensor([0, 5, 10]), torch.tensor([0, 2, 4]), cent, torch.empty(3, dtype=torch.int32), check=check)
+
+
+@pytest.mark.parametrize("check", [True, False])
+def test_direct_scatter_never_writes_out_of_bounds(check):
+    table = torch.zeros(4, 2)
+    args = lambda rows: (  # noqa: E731
+        to_dlpack(table), to_dlpack(rows), to_dlpack(torch.zeros(2, dtype=torch.int32)), to_dlpack(torch.ones(1, 2)),
+        to_dlpack(torch.tensor([0, 1])), to_dlpack(torch.zeros(2, dtype=torch.int32)), None, None, 1.0, "sum", True,
+        check, 1, 0,
+    )
+    with pytest.raises(IndexError, match="out of range"):
+        _C.apply_actions(*args(torch.tensor([0, 1 << 40])))
+    assert table.abs().sum() == 0
+
+
+def test_non_dlpack_objects_and_used_capsules_are_rejected():
+    with pytest.raises(ValueError, match="DLPack"):
+        _C.pack_indices([1, 2, 3], 2, to_dlpack(torch.empty(1, dtype=torch.uint8)), None, True, 1, 0)
+    cap = to_dlpack(torch.zeros(3, dtype=torch.int32))
+    torch.from_dlpack(cap)  # consumes the capsule (renamed "used_dltensor")
+    with pytest.raises(ValueError, match="not an unused DLPack"):
+        _C.pack_indices(cap, 2, to_dlpack(torch.empty(1, dtype=torch.uint8)), None, True, 1, 0)
+
+
+def test_tensors_are_accepted_directly_via_dunder_dlpack():
+    out = torch.empty(1, dtype=torch.uint8)
+    _C.pack_indices(torch.tensor([1, 2, 3], dtype=torch.int32), 2, out, None, True, 1, 0)
+    assert out.tolist() == [0b111001]
+
+
+def test_read_only_output_is_refused():
+    out = np.zeros(1, dtype=np.uint8)
+    out.flags.writeable = False
+    with pytest.raises((ValueError, BufferError, TypeError)):
+        _C.pack_indices(torch.tensor([1, 2, 3], dtype=torch.int32), 2, out, None, True, 1, 0)
+
+
+def test_cuda_tensors_without_cuda_build_are_a_clear_error():
+    if fx.build_info()["cuda_compiled"] or not torch.cuda.is_available():
+        pytest.skip("only meaningful for a CPU-only build on a machine with a GPU")
+    with pytest.raises(ValueError, match="no CUDA kernels"):
+        fx.pack_indices(torch.zeros(3, dtype=torch.int32, device="cuda"), 2)
