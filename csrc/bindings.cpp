@@ -18,7 +18,7 @@ PYBIND11_MODULE(_C, m) {
   m.def("segmented_kmeans_workspace_bytes", &fedras::segmented_kmeans_workspace_bytes, "n_rows"_a, "n_segments"_a,
         "total_k"_a, "dim"_a,
         "Bytes of CUDA workspace segmented_kmeans needs.");
-  m.def("segmented_kmeans", &fedras::py_segmented_kmeans, "x"_a, "offsets"_a, "k_offsets"_a, "centroids"_a,
+  m.def("segmented_kmeans", &fedras::py_segmented_kmeans, "x"_a, "offsets"_a, "k_offsets"_a, "segment_ids"_a, "centroids"_a,
         "assignment"_a, "inertia"_a, "n_iter"_a, "workspace"_a, "iters"_a, "tol"_a, "seed"_a, "init"_a, "metric"_a,
         "check"_a, "num_threads"_a, "stream"_a,
         "k-means per CSR segment of x into caller-allocated outputs (see fedras_ext.segmented_kmeans).");

@@ -1,7 +1,7 @@
 """segmented_kmeans: one k-means per CSR segment (client), all in one native call."""
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Sequence, Union
+from typing import Any, NamedTuple, Optional, Sequence, Union
 
 import torch
 
@@ -34,6 +34,7 @@ def _segmented_kmeans_op(
     x: torch.Tensor,
     offsets: torch.Tensor,
     k_offsets: torch.Tensor,
+    segment_ids: Optional[torch.Tensor],
     total_k: int,
     iters: int,
     tol: float,
@@ -50,7 +51,8 @@ def _segmented_kmeans_op(
     n_iter = torch.empty(segments, dtype=torch.int32, device=x.device)
     ws = _native.workspace(_C.segmented_kmeans_workspace_bytes(n, segments, total_k, d), x)
     _C.segmented_kmeans(
-        capsule(x), capsule(offsets), capsule(k_offsets), capsule(centroids), capsule(assignment),
+        capsule(x), capsule(offsets), capsule(k_offsets), _native.optional_capsule(segment_ids), capsule(centroids),
+        capsule(assignment),
         capsule(inertia), capsule(n_iter), _native.optional_capsule(ws), iters, tol, seed, init, metric,
         validate, _native.num_threads(), stream_of(x),
     )
@@ -58,7 +60,7 @@ def _segmented_kmeans_op(
 
 
 @_segmented_kmeans_op.register_fake
-def _(x, offsets, k_offsets, total_k, iters, tol, seed, init, metric, validate):
+def _(x, offsets, k_offsets, segment_ids, total_k, iters, tol, seed, init, metric, validate):
     segments = offsets.shape[0] - 1
     return (
         x.new_empty((total_k, x.shape[1])),
@@ -102,6 +104,7 @@ def segmented_kmeans(
     seed: int = 0,
     init: str = "kmeans++",
     metric: str = "l2",
+    segment_ids: Any = None,
     validate: bool = True,
 ) -> KMeansResult:
     """k-means on every CSR segment of ``x`` at once.
@@ -119,6 +122,9 @@ def segmented_kmeans(
         init: ``"kmeans++"`` (D^2 sampling) or ``"random"`` (k distinct rows).
         metric: ``"l2"`` or ``"cosine"`` (spherical k-means on normalised rows; centroids are
             unit vectors).
+        segment_ids: optional int64 ``[S]``, the random stream of each segment (default: its
+            index). Give segments stable ids (e.g. client ids) and a segment's result no
+            longer depends on which batch, or which position, it was computed in.
         validate: check values (finite ``x``, offsets) before running. On CUDA this costs
             one synchronisation; the kernels stay in bounds without it.
 
@@ -144,8 +150,13 @@ def segmented_kmeans(
         raise ValueError(f"iters must be an int >= 0, got {iters!r}")
     k_host = clamped_k_offsets(offsets_host, k)
     k_offsets = k_host.to(xt.device, non_blocking=True)
+    ids = None
+    if segment_ids is not None:
+        ids = require(as_tensor(segment_ids, "segment_ids")[0], "segment_ids", dtype=torch.int64, ndim=1, device=xt.device)
+        if ids.numel() != offsets_host.numel() - 1:
+            raise ValueError(f"segment_ids must hold one id per segment ({offsets_host.numel() - 1}), got {ids.numel()}")
     centroids, assignment, inertia, n_iter = _segmented_kmeans_op(
-        xt, ot, k_offsets, int(k_host[-1]), iters, float(tol), seed, init, metric, validate
+        xt, ot, k_offsets, ids, int(k_host[-1]), iters, float(tol), seed, init, metric, validate
     )
     out_kind = result_kind(kind, okind)
     return KMeansResult(*(to_kind(t, out_kind) for t in (centroids, assignment, inertia, n_iter, k_offsets)))

@@ -163,6 +163,7 @@ def segmented_kmeans(
     seed: int = 0,
     init: str = "kmeans++",
     metric: str = "l2",
+    segment_ids: Any = None,
     validate: bool = True,
 ) -> KMeansResult:
     """Reference of :func:`fedras_ext.segmented_kmeans` (CPU, a Python loop over segments)."""
@@ -176,6 +177,7 @@ def segmented_kmeans(
         raise ValueError("x must be finite")
     k_off = clamped_k_offsets(off, k)
     segments = off.numel() - 1
+    streams = list(range(segments)) if segment_ids is None else [int(v) for v in as_tensor(segment_ids, "segment_ids")[0].tolist()]
     centroids = torch.empty(int(k_off[-1]), xt.shape[1])
     assignment = torch.zeros(xt.shape[0], dtype=torch.int32)
     inertia = torch.zeros(segments, dtype=torch.float64)
@@ -185,7 +187,7 @@ def segmented_kmeans(
         if r1 == r0:
             continue
         c, lab, inert, it = _kmeans_segment(
-            xt[r0:r1], k1 - k0, iters, tol, seed, s, init == "kmeans++", metric == "cosine"
+            xt[r0:r1], k1 - k0, iters, tol, seed, streams[s], init == "kmeans++", metric == "cosine"
         )
         centroids[k0:k1] = c
         assignment[r0:r1] = lab.int()

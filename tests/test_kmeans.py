@@ -158,6 +158,25 @@ def test_deterministic_for_seed_and_thread_count(device, threads):
     assert not torch.equal(a.centroids, c.centroids)
 
 
+@pytest.mark.parametrize("init", ["kmeans++", "random"])
+def test_segment_ids_make_results_independent_of_batch_position(device, init):
+    g = torch.Generator().manual_seed(9)
+    sizes = [40, 0, 25, 60]
+    x = torch.randn(sum(sizes), 6, generator=g)
+    off = csr(sizes)
+    ids = torch.tensor([101, 7, 55, 3])
+    whole = _cpu(fx.segmented_kmeans(x.to(device), off.to(device), 5, seed=1, init=init, segment_ids=ids.to(device)))
+    # Segment 3 alone, at position 0, with its id: the same result as inside the batch.
+    alone = _cpu(fx.segmented_kmeans(x[65:].to(device), csr([60]).to(device), 5, seed=1, init=init,
+                                     segment_ids=ids[3:].to(device)))
+    assert torch.equal(alone.centroids, whole.centroids[whole.centroid_offsets[3]:])
+    assert torch.equal(alone.assignment, whole.assignment[65:])
+    want = ref.segmented_kmeans(x, off, 5, seed=1, init=init, segment_ids=ids)
+    assert torch.allclose(whole.inertia, want.inertia, rtol=1e-5)
+    with pytest.raises(ValueError, match="segment_ids"):
+        fx.segmented_kmeans(x.to(device), off.to(device), 5, segment_ids=ids[:2].to(device))
+
+
 def test_batched_torch_version_follows_reference():
     x, off, _ = random_case(21, max_rows=50, dims=(8,))
     a = ref.segmented_kmeans_padded(x, off, 6, seed=4, tol=0.0)

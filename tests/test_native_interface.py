@@ -40,7 +40,13 @@ def _kmeans_args():
 
 def test_opcheck_all_ops():
     x, off, koff, total = _kmeans_args()
-    torch.library.opcheck(torch.ops.fedras.segmented_kmeans.default, (x, off, koff, total, 10, 0.0, 1, "kmeans++", "l2", True))
+    torch.library.opcheck(
+        torch.ops.fedras.segmented_kmeans.default, (x, off, koff, None, total, 10, 0.0, 1, "kmeans++", "l2", True)
+    )
+    torch.library.opcheck(
+        torch.ops.fedras.segmented_kmeans.default,
+        (x, off, koff, torch.tensor([7, 8, 9]), total, 10, 0.0, 1, "random", "cosine", True),
+    )
     torch.library.opcheck(torch.ops.fedras.project_directions.default, (x, off, torch.randn(8, 4), koff, True))
     table = torch.randn(20, 4)
     rows = torch.tensor([1, 5, 5, 19], dtype=torch.int64)
@@ -60,7 +66,7 @@ def test_runs_under_torch_compile():
     table = torch.zeros(50, 4)
 
     def round_step(x, off, koff, table, rows, seg):
-        cent, assign, inertia, _ = torch.ops.fedras.segmented_kmeans(x, off, koff, total, 10, 0.0, 3, "kmeans++", "l2", True)
+        cent, assign, inertia, _ = torch.ops.fedras.segmented_kmeans(x, off, koff, None, total, 10, 0.0, 3, "kmeans++", "l2", True)
         torch.ops.fedras.apply_actions(table, rows, assign, cent, koff, seg, None, 1.0, "mean", True, True)
         return inertia.sum()
 
@@ -81,7 +87,7 @@ def _direct_kmeans(x, off, koff, centroids, assignment=None, check=True):
     n, s = x.shape[0], off.numel() - 1
     assignment = torch.empty(n, dtype=torch.int32) if assignment is None else assignment
     return _C.segmented_kmeans(
-        to_dlpack(x), to_dlpack(off), to_dlpack(koff), to_dlpack(centroids), to_dlpack(assignment),
+        to_dlpack(x), to_dlpack(off), to_dlpack(koff), None, to_dlpack(centroids), to_dlpack(assignment),
         to_dlpack(torch.empty(s, dtype=torch.float64)), to_dlpack(torch.empty(s, dtype=torch.int32)),
         None, 10, 0.0, 0, "kmeans++", "l2", check, 1, 0,
     )

@@ -51,7 +51,7 @@ def test_native_layer_accepts_exactly_valid_offsets(off, check):
     koff = torch.tensor([0, *itertools.accumulate(1 if n > 0 else 0 for n in sizes)], dtype=torch.int64)
     cent = torch.empty(int(koff[-1]), 2)
     call = lambda: _C.segmented_kmeans(  # noqa: E731
-        to_dlpack(x), to_dlpack(offsets), to_dlpack(koff), to_dlpack(cent), to_dlpack(torch.empty(N, dtype=torch.int32)),
+        to_dlpack(x), to_dlpack(offsets), to_dlpack(koff), None, to_dlpack(cent), to_dlpack(torch.empty(N, dtype=torch.int32)),
         to_dlpack(torch.empty(s, dtype=torch.float64)), to_dlpack(torch.empty(s, dtype=torch.int32)),
         None, 5, 0.0, 0, "kmeans++", "l2", check, 1, 0,
     )

@@ -182,7 +182,7 @@ class SegmentSolver {
   void pass(const float* xs, int64_t n, int64_t k, int64_t d, const float* C, int32_t* labels,
             bool track_changes, bool parallel, int threads, double* inertia, bool* changed);
   bool update(float* C, int64_t k, int64_t d);
-  void init_kmeanspp(const KMeansArgs& a, int64_t s, const float* xs, int64_t n, int64_t k,
+  void init_kmeanspp(const KMeansArgs& a, uint64_t stream, const float* xs, int64_t n, int64_t k,
                      int64_t d, float* C, bool parallel, int threads);
 
   int64_t n_blocks_ = 0;
@@ -272,11 +272,11 @@ bool SegmentSolver::update(float* C, int64_t k, int64_t d) {
   return moved;
 }
 
-void SegmentSolver::init_kmeanspp(const KMeansArgs& a, int64_t s, const float* xs, int64_t n,
+void SegmentSolver::init_kmeanspp(const KMeansArgs& a, uint64_t stream, const float* xs, int64_t n,
                                   int64_t k, int64_t d, float* C, bool parallel, int threads) {
   mind_.assign(static_cast<size_t>(n), 0.0);
   std::vector<double> bsum(static_cast<size_t>(n_blocks_), 0.0);
-  int64_t pick = uniform_index(a.seed, s, 0, n);
+  int64_t pick = uniform_index(a.seed, stream, 0, n);
   for (int64_t t = 0;; ++t) {
     std::copy(xs + pick * d, xs + (pick + 1) * d, C + t * d);
     if (t + 1 == k) break;
@@ -289,7 +289,7 @@ void SegmentSolver::init_kmeanspp(const KMeansArgs& a, int64_t s, const float* x
     for (double v : bsum) total += v;
     if (total > 0.0) {
       // First row whose running weight exceeds u * total (blocks first, then rows).
-      const double target = uniform01(a.seed, s, t + 1) * total;
+      const double target = uniform01(a.seed, stream, t + 1) * total;
       double run = 0.0;
       for (int64_t b = 0; b < n_blocks_; ++b) {
         if (run + bsum[b] <= target && b + 1 < n_blocks_) {
@@ -313,7 +313,7 @@ void SegmentSolver::init_kmeanspp(const KMeansArgs& a, int64_t s, const float* x
     } else {
       // Every row coincides with a chosen centre (all-zero or duplicate rows):
       // any row is as good as any other.
-      pick = uniform_index(a.seed, s, t + 1, n);
+      pick = uniform_index(a.seed, stream, t + 1, n);
     }
   }
 }
@@ -341,16 +341,18 @@ void SegmentSolver::run(const KMeansArgs& a, int64_t s, bool parallel, int threa
     xs = xs_.data();
   }
 
+  // The random stream of a segment is its id (stable across batches) or its index.
+  const uint64_t stream = a.segment_ids != nullptr ? static_cast<uint64_t>(a.segment_ids[s]) : static_cast<uint64_t>(s);
   if (k == n) {
     // Exact case: every row is its own centroid.
     std::copy(xs, xs + n * d, C);
   } else if (a.kmeanspp) {
-    init_kmeanspp(a, s, xs, n, k, d, C, parallel, threads);
+    init_kmeanspp(a, stream, xs, n, k, d, C, parallel, threads);
   } else {
     perm_.resize(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) perm_[i] = i;
     for (int64_t t = 0; t < k; ++t) {
-      std::swap(perm_[t], perm_[t + uniform_index(a.seed, s, t, n - t)]);
+      std::swap(perm_[t], perm_[t + uniform_index(a.seed, stream, t, n - t)]);
       std::copy(xs + perm_[t] * d, xs + (perm_[t] + 1) * d, C + t * d);
     }
   }

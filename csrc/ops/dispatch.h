@@ -7,6 +7,7 @@
 #include "common/errors.h"
 
 #ifdef FEDRAS_WITH_CUDA
+#include "cuda/checks.h"  // CudaDeviceGuard
 #define FEDRAS_IF_CUDA(...) __VA_ARGS__
 #else
 #define FEDRAS_IF_CUDA(...)
@@ -19,6 +20,7 @@ void dispatch(const TensorArg& like, Cpu&& cpu, Cuda&& cuda) {
   if (like.is_cuda()) {
 #ifdef FEDRAS_WITH_CUDA
     pybind11::gil_scoped_release nogil;
+    CudaDeviceGuard guard(like.device_id);  // run on the tensors' device
     cuda();
 #else
     (void)cuda;

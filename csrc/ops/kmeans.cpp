@@ -22,7 +22,7 @@ int64_t segmented_kmeans_workspace_bytes(int64_t n_rows, int64_t n_segments, int
 #endif
 }
 
-void py_segmented_kmeans(py::handle x, py::handle offsets, py::handle k_offsets, py::handle centroids,
+void py_segmented_kmeans(py::handle x, py::handle offsets, py::handle k_offsets, py::handle segment_ids, py::handle centroids,
                          py::handle assignment, py::handle inertia, py::handle n_iter, py::handle workspace,
                          int iters, double tol, uint64_t seed, const std::string& init, const std::string& metric,
                          bool check, int num_threads, uintptr_t stream) {
@@ -36,6 +36,9 @@ void py_segmented_kmeans(py::handle x, py::handle offsets, py::handle k_offsets,
   if (segments < 0) value_error("offsets must hold n_segments + 1 entries, got 0");
   const TensorArg K = borrow(k_offsets, "k_offsets");
   K.dtype_is(DType::I64).ndim_is(1).same_device_as(X).dim_is(0, segments + 1, "n_segments + 1");
+  bool has_ids = false;
+  const TensorArg SI = borrow_optional(segment_ids, "segment_ids", &has_ids);
+  if (has_ids) SI.dtype_is(DType::I64).ndim_is(1).same_device_as(X).dim_is(0, segments, "n_segments");
   const TensorArg C = borrow(centroids, "centroids");
   C.dtype_is(DType::F32).ndim_is(2).same_device_as(X).writable().dim_is(1, d, "x.shape[1]");
   const TensorArg A = borrow(assignment, "assignment");
@@ -71,6 +74,7 @@ void py_segmented_kmeans(py::handle x, py::handle offsets, py::handle k_offsets,
   a.n_segments = segments;
   a.k_offsets = K.ptr<int64_t>();
   a.total_k = C.size(0);
+  a.segment_ids = has_ids ? SI.ptr<int64_t>() : nullptr;
   a.centroids = C.ptr<float>();
   a.assignment = A.ptr<int32_t>();
   a.inertia = I.ptr<double>();

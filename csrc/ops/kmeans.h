@@ -12,6 +12,7 @@ struct KMeansArgs {
   int64_t n_segments = 0;
   const int64_t* k_offsets = nullptr;  // [n_segments + 1], CSR over centroid rows (k already clamped)
   int64_t total_k = 0;
+  const int64_t* segment_ids = nullptr;  // [n_segments] random stream of each segment; nullptr: its index
   float* centroids = nullptr;      // [total_k, dim] out
   int32_t* assignment = nullptr;   // [n_rows] out, local to each segment
   double* inertia = nullptr;       // [n_segments] out

@@ -10,7 +10,7 @@ namespace fedras {
 namespace py = pybind11;
 
 int64_t segmented_kmeans_workspace_bytes(int64_t n_rows, int64_t n_segments, int64_t total_k, int64_t dim);
-void py_segmented_kmeans(py::handle x, py::handle offsets, py::handle k_offsets, py::handle centroids,
+void py_segmented_kmeans(py::handle x, py::handle offsets, py::handle k_offsets, py::handle segment_ids, py::handle centroids,
                          py::handle assignment, py::handle inertia, py::handle n_iter, py::handle workspace,
                          int iters, double tol, uint64_t seed, const std::string& init, const std::string& metric,
                          bool check, int num_threads, uintptr_t stream);

@@ -18,6 +18,7 @@ T read_at(const TensorArg& t, int64_t i, const CheckScratch& cs) {
   T v{};
   if (t.is_cuda()) {
 #ifdef FEDRAS_WITH_CUDA
+    CudaDeviceGuard guard(t.device_id);
     cuda_copy_to_host(&v, t.ptr<T>() + i, sizeof(T), cs.stream);
 #else
     (void)cs;
@@ -58,6 +59,7 @@ void check_offsets(const TensorArg& off, int64_t total, const char* total_what, 
   int64_t pos = -1;
   if (off.is_cuda()) {
 #ifdef FEDRAS_WITH_CUDA
+    CudaDeviceGuard guard(off.device_id);
     pos = cuda_first_bad_offset(off.ptr<int64_t>(), count, total, cs.status, cs.stream);
 #else
     no_cuda(off);
@@ -86,6 +88,7 @@ void check_index_range(const TensorArg& idx, int64_t hi, const char* hi_what, co
   int64_t pos = -1;
   if (idx.is_cuda()) {
 #ifdef FEDRAS_WITH_CUDA
+    CudaDeviceGuard guard(idx.device_id);
     pos = wide ? cuda_first_outside_i64(idx.ptr<int64_t>(), n, 0, hi, cs.status, cs.stream)
                : cuda_first_outside_i32(idx.ptr<int32_t>(), n, 0, hi, cs.status, cs.stream);
 #else
@@ -108,6 +111,7 @@ void check_finite(const TensorArg& v, const CheckScratch& cs) {
   int64_t pos = -1;
   if (v.is_cuda()) {
 #ifdef FEDRAS_WITH_CUDA
+    CudaDeviceGuard guard(v.device_id);
     pos = cuda_first_nonfinite(v.ptr<float>(), n, cs.status, cs.stream);
 #else
     no_cuda(v);
@@ -126,6 +130,7 @@ void check_local_index(const TensorArg& idx, const TensorArg& seg, const TensorA
   int64_t pos = -1;
   if (idx.is_cuda()) {
 #ifdef FEDRAS_WITH_CUDA
+    CudaDeviceGuard guard(idx.device_id);
     pos = cuda_first_bad_local_index(idx.ptr<int32_t>(), seg.ptr<int32_t>(), n, seg_off.ptr<int64_t>(), cs.status,
                                      cs.stream);
 #else
@@ -150,6 +155,7 @@ void check_k_per_segment(const TensorArg& off, const TensorArg& k_off, KRule rul
   int64_t pos = -1;
   if (off.is_cuda()) {
 #ifdef FEDRAS_WITH_CUDA
+    CudaDeviceGuard guard(off.device_id);
     pos = cuda_first_bad_k(off.ptr<int64_t>(), k_off.ptr<int64_t>(), segments, int(rule), cs.status, cs.stream);
 #else
     no_cuda(off);

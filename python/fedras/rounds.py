@@ -1,0 +1,165 @@
+"""A round's training data for all its clients at once, in CSR form, and padded views.
+
+``plan_round`` samples the negatives of every selected client in one vectorised step
+and finds each client's touched rows ``S_c`` (positives plus every sampled negative,
+sorted). ``padded_batch`` cuts a group of clients out of the plan as a
+:class:`~fedras.training.LocalBatch`; ``buckets`` groups clients of similar size so the
+padding stays small.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List
+
+import torch
+
+from .training import LocalBatch
+
+
+@dataclass
+class RoundPlan:
+    """Training data of one round's clients, all CSR over the clients in batch order.
+
+    - ``clients``: int64 ``[C]`` user ids.
+    - ``pos_ptr``: int64 ``[C + 1]``; ``pos_items`` int64 ``[P]`` training positives.
+    - ``neg_items``: int64 ``[E, P, n_neg]`` negatives, per epoch, per positive.
+    - ``row_ptr``: int64 ``[C + 1]``; ``rows`` int64 ``[M]`` the touched item rows, sorted
+      within each client.
+    - ``pos_local`` int64 ``[P]`` / ``neg_local`` int64 ``[E, P, n_neg]``: each item's index
+      within its client's ``rows``.
+    """
+
+    clients: torch.Tensor
+    pos_ptr: torch.Tensor
+    pos_items: torch.Tensor
+    neg_items: torch.Tensor
+    row_ptr: torch.Tensor
+    rows: torch.Tensor
+    pos_local: torch.Tensor
+    neg_local: torch.Tensor
+
+    @property
+    def n_clients(self) -> int:
+        return int(self.clients.numel())
+
+    def row_segment(self) -> torch.Tensor:
+        """int64 ``[M]``: the batch index of the client of each touched row."""
+        return torch.repeat_interleave(torch.arange(self.n_clients, device=self.rows.device), self.row_ptr.diff())
+
+
+def csr_gather(ptr: torch.Tensor, members: torch.Tensor) -> torch.Tensor:
+    """Flat positions of the CSR entries of ``members`` (in member order): int64."""
+    lengths = (ptr[members + 1] - ptr[members])
+    starts = torch.repeat_interleave(ptr[members] - torch.cumsum(lengths, 0) + lengths, lengths)
+    return starts + torch.arange(int(lengths.sum()), device=ptr.device)
+
+
+def plan_round(
+    train_ptr: torch.Tensor,
+    train_items: torch.Tensor,
+    clients: torch.Tensor,
+    sampler,
+    *,
+    epochs: int,
+    n_neg: int,
+    n_items: int,
+    generator: torch.Generator,
+) -> RoundPlan:
+    """Sample the round's negatives and find every client's touched rows.
+
+    ``train_ptr``/``train_items``: the users' training positives (CSR, int64).
+    ``clients``: int64 ``[C]``. ``sampler``: a :class:`fedras.data.NegativeSampler`.
+    """
+    dev = train_items.device
+    counts = train_ptr[clients + 1] - train_ptr[clients]
+    pos_ptr = torch.zeros(clients.numel() + 1, dtype=torch.int64, device=dev)
+    pos_ptr[1:] = torch.cumsum(counts, 0)
+    pos_items = train_items[csr_gather(train_ptr, clients)]
+    n_pos = int(pos_ptr[-1])
+    if n_neg > 0:
+        neg = torch.stack([sampler.train_negatives(clients, counts * n_neg, generator) for _ in range(epochs)])
+        neg_items = neg.reshape(epochs, n_pos, n_neg)
+    else:
+        neg_items = torch.zeros(epochs, n_pos, 0, dtype=torch.int64, device=dev)
+
+    # Touched rows: unique (client, item) keys, sorted, so each client's rows come out
+    # sorted and together. A dense C x n_items mask is faster when it is small.
+    local = torch.repeat_interleave(torch.arange(clients.numel(), device=dev), counts)
+    key_pos = local * n_items + pos_items
+    key_neg = local[None, :, None] * n_items + neg_items
+    if clients.numel() * n_items <= (1 << 26):
+        mask = torch.zeros(clients.numel() * n_items, dtype=torch.bool, device=dev)
+        mask[key_pos] = True
+        mask[key_neg.reshape(-1)] = True
+        slot = torch.cumsum(mask, 0, dtype=torch.int64) - 1
+        keys = torch.nonzero(mask)[:, 0]
+        inv_pos, inv_neg = slot[key_pos], slot[key_neg]
+    else:
+        keys, inverse = torch.unique(torch.cat([key_pos, key_neg.reshape(-1)]), sorted=True, return_inverse=True)
+        inv_pos, inv_neg = inverse[:n_pos], inverse[n_pos:].reshape(key_neg.shape)
+    owner = keys // n_items
+    row_ptr = torch.zeros(clients.numel() + 1, dtype=torch.int64, device=dev)
+    row_ptr[1:] = torch.cumsum(torch.bincount(owner, minlength=clients.numel()), 0)
+    base = row_ptr[:-1][local]
+    return RoundPlan(
+        clients=clients,
+        pos_ptr=pos_ptr,
+        pos_items=pos_items,
+        neg_items=neg_items,
+        row_ptr=row_ptr,
+        rows=keys % n_items,
+        pos_local=inv_pos - base,
+        neg_local=inv_neg - base[None, :, None],
+    )
+
+
+def padded(ptr: torch.Tensor, values: torch.Tensor, members: torch.Tensor, fill=0):
+    """Members' CSR segments of ``values`` as a padded ``[B, Lmax, ...]`` tensor plus a
+    bool ``[B, Lmax]`` mask (``values`` may have trailing dimensions)."""
+    lengths = ptr[members + 1] - ptr[members]
+    width = int(lengths.max()) if members.numel() else 0
+    pos = torch.arange(width, device=ptr.device)
+    mask = pos[None, :] < lengths[:, None]
+    flat = (ptr[members][:, None] + pos[None, :]).clamp(max=max(values.shape[0] - 1, 0))
+    out = values[flat] if values.shape[0] else values.new_zeros(members.numel(), width, *values.shape[1:])
+    fill_mask = ~mask.view(*mask.shape, *([1] * (out.dim() - 2)))
+    return out.masked_fill(fill_mask, fill), mask
+
+
+def padded_batch(
+    plan: RoundPlan, members: torch.Tensor, table: torch.Tensor, users: torch.Tensor, shared, lowrank_basis=None
+) -> LocalBatch:
+    """The clients ``members`` (batch indices into the plan) as a padded LocalBatch.
+
+    ``table``: float32 ``[n_items, d]`` the clients' copy of the item table; ``users``:
+    float32 ``[n_users, d]``; ``shared``: global shared weights (copied per client).
+    """
+    rows, _ = padded(plan.row_ptr, plan.rows, members)
+    pos, pos_mask = padded(plan.pos_ptr, plan.pos_local, members)
+    neg = torch.stack([padded(plan.pos_ptr, plan.neg_local[e], members)[0] for e in range(plan.neg_local.shape[0])])
+    b = members.numel()
+    return LocalBatch(
+        u=users[plan.clients[members]],
+        w=table[rows],
+        pos=pos,
+        pos_mask=pos_mask,
+        neg=neg,
+        shared={k: v.expand(b, *v.shape).clone() for k, v in shared.items()},
+        lowrank_basis=lowrank_basis,
+    )
+
+
+def buckets(sizes: torch.Tensor, *, max_waste: float = 0.25, max_cells: int = 1 << 22) -> List[torch.Tensor]:
+    """Group clients (by batch index) into size classes a factor ``1 + max_waste`` wide,
+    so padding a group to its largest member wastes at most that share, and split
+    classes so a group holds at most ``max_cells`` padded cells.
+
+    ``sizes``: int64 ``[C]`` per-client work. Returns int64 index tensors.
+    """
+    cls = torch.floor(torch.log(sizes.clamp(min=1).double()) / torch.log1p(torch.tensor(max_waste, dtype=torch.float64)))
+    groups: List[torch.Tensor] = []
+    for c in torch.unique(cls).tolist():
+        members = torch.nonzero(cls == c)[:, 0]
+        per_group = max(1, max_cells // max(int(sizes[members].max()), 1))
+        groups.extend(torch.split(members, per_group))
+    return groups

@@ -1,0 +1,132 @@
+"""Local training of a batch of clients, each on its own copy of the parameters.
+
+One function serves both engines: the batched engine calls it on buckets of clients
+padded to a common length, the loop engine on one client at a time (C = 1, no
+padding). Clients never interact inside it: the summed loss separates by client, so
+one backward pass gives every client its own gradients.
+
+The step rule (this project's choice, documented in the README): each local epoch is
+one full-batch SGD step on the client's samples (its positives plus freshly sampled
+negatives). Item rows and shared weights... see ``local_train``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Optional
+
+import torch
+import torch.nn.functional as F
+
+from .models import Shared
+
+
+@dataclass
+class LocalBatch:
+    """C clients, padded to common lengths.
+
+    - ``u``: float32 ``[C, d]`` private user embeddings at the start of the round.
+    - ``w``: float32 ``[C, Lw, d]`` the client's copies of its touched item rows.
+    - ``pos``: int64 ``[C, P]`` index into ``Lw`` of each positive (0 on padding).
+    - ``pos_mask``: bool ``[C, P]``.
+    - ``neg``: int64 ``[E, C, P, n_neg]`` index into ``Lw`` of each epoch's negatives,
+      ``n_neg`` per positive (valid where ``pos_mask`` is).
+    - ``shared``: per-client copies (leading ``C``) of the shared weights, or ``{}``.
+    - ``lowrank_basis``: float32 ``[r, d]`` for CoLR (item rows are ``w + A @ B`` and only
+      ``A``, zero at the start, is trained), else None.
+    """
+
+    u: torch.Tensor
+    w: torch.Tensor
+    pos: torch.Tensor
+    pos_mask: torch.Tensor
+    neg: torch.Tensor
+    shared: Shared
+    lowrank_basis: Optional[torch.Tensor] = None
+
+
+@dataclass
+class LocalResult:
+    """What local training produced for the batch (same padding as the input).
+
+    - ``u``: float32 ``[C, d]`` new private user embeddings.
+    - ``delta``: float32 ``[C, Lw, d]`` item-row updates ``w_local - w`` (0 on padding).
+    - ``lowrank``: float32 ``[C, Lw, r]`` the trained CoLR coefficients ``A``, or None.
+    - ``shared_delta``: per-client shared-weight updates (leading ``C``).
+    - ``n_samples``: int64 ``[C]`` loss terms per epoch (FedAvg weight of the shared weights).
+    - ``loss``: float32 ``[C]`` mean loss of the last epoch, before its step.
+    """
+
+    u: torch.Tensor
+    delta: torch.Tensor
+    lowrank: Optional[torch.Tensor]
+    shared_delta: Shared
+    n_samples: torch.Tensor
+    loss: torch.Tensor
+
+
+def _gather_rows(w: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """w ``[C, Lw, d]``, idx ``[C, L]`` -> ``[C, L, d]``."""
+    return torch.gather(w, 1, idx[..., None].expand(*idx.shape, w.shape[-1]))
+
+
+def client_losses(model, u, w, shared, pos, pos_mask, neg, loss: str) -> torch.Tensor:
+    """Per-client summed loss of one epoch: float32 ``[C]``.
+
+    BCE: every positive (label 1) and negative (label 0) is a term. BPR: every
+    (positive, one of its negatives) pair is a term.
+    """
+    c, p = pos.shape
+    n_neg = neg.shape[-1]
+    s_pos = model.score(u, _gather_rows(w, pos), shared)
+    if n_neg == 0:
+        return (F.softplus(-s_pos) * pos_mask).sum(1)
+    s_neg = model.score(u, _gather_rows(w, neg.reshape(c, p * n_neg)), shared).reshape(c, p, n_neg)
+    if loss == "bpr":
+        return (F.softplus(s_neg - s_pos[..., None]) * pos_mask[..., None]).sum((1, 2))
+    return (F.softplus(-s_pos) * pos_mask).sum(1) + (F.softplus(s_neg) * pos_mask[..., None]).sum((1, 2))
+
+
+def local_train(model, batch: LocalBatch, *, lr: float, user_lr: float, loss: str = "bce") -> LocalResult:
+    """E full-batch SGD steps per client (E = ``batch.neg.shape[0]``).
+
+    Item rows (or CoLR coefficients) step by ``lr`` times the gradient of the summed
+    loss: a row's update is the sum of its own samples' gradients, so it does not shrink
+    with the client's number of samples. The user embedding and shared weights, which
+    every sample touches, step by ``user_lr`` / ``lr`` times the mean gradient over the
+    client's samples. Returns updates, not new global values: the protocol decides what
+    leaves the client.
+    """
+    model_shared = {k: v.clone().requires_grad_(True) for k, v in batch.shared.items()}
+    u = batch.u.clone().requires_grad_(True)
+    basis = batch.lowrank_basis
+    if basis is not None:
+        coeff = batch.w.new_zeros(*batch.w.shape[:2], basis.shape[0]).requires_grad_(True)
+        item_param = coeff
+    else:
+        coeff = None
+        item_param = batch.w.clone().requires_grad_(True)
+    n_neg = batch.neg.shape[-1]
+    terms = batch.pos_mask.sum(1) * (n_neg if loss == "bpr" and n_neg > 0 else 1 + n_neg)
+    per_sample = (1.0 / terms.clamp(min=1).to(batch.u.dtype))
+    last = torch.zeros(batch.u.shape[0])
+    for epoch in range(batch.neg.shape[0]):
+        w = batch.w + coeff @ basis if basis is not None else item_param
+        losses = client_losses(model, u, w, model_shared, batch.pos, batch.pos_mask, batch.neg[epoch], loss)
+        params = [u, item_param, *model_shared.values()]
+        grads = torch.autograd.grad(losses.sum(), params, allow_unused=True)
+        with torch.no_grad():
+            g_u, g_item, *g_shared = (torch.zeros_like(p) if g is None else g for p, g in zip(params, grads))
+            u -= user_lr * per_sample[:, None] * g_u
+            item_param -= lr * g_item
+            for p, g in zip(model_shared.values(), g_shared):
+                p -= lr * per_sample.view(-1, *([1] * (p.dim() - 1))) * g
+        last = (losses.detach() * per_sample)
+    with torch.no_grad():
+        if basis is not None:
+            delta = coeff @ basis
+            lowrank: Optional[torch.Tensor] = coeff.detach()
+        else:
+            delta = item_param - batch.w
+            lowrank = None
+        shared_delta: Dict[str, torch.Tensor] = {k: model_shared[k].detach() - batch.shared[k] for k in batch.shared}
+    return LocalResult(u.detach(), delta.detach(), lowrank, shared_delta, terms, last)
