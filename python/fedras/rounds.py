@@ -13,6 +13,7 @@ from typing import List
 
 import torch
 
+from . import csr
 from .training import LocalBatch
 
 
@@ -44,14 +45,7 @@ class RoundPlan:
 
     def row_segment(self) -> torch.Tensor:
         """int64 ``[M]``: the batch index of the client of each touched row."""
-        return torch.repeat_interleave(torch.arange(self.n_clients, device=self.rows.device), self.row_ptr.diff())
-
-
-def csr_gather(ptr: torch.Tensor, members: torch.Tensor) -> torch.Tensor:
-    """Flat positions of the CSR entries of ``members`` (in member order): int64."""
-    lengths = (ptr[members + 1] - ptr[members])
-    starts = torch.repeat_interleave(ptr[members] - torch.cumsum(lengths, 0) + lengths, lengths)
-    return starts + torch.arange(int(lengths.sum()), device=ptr.device)
+        return csr.segment_of(self.row_ptr)
 
 
 def plan_round(
@@ -72,9 +66,8 @@ def plan_round(
     """
     dev = train_items.device
     counts = train_ptr[clients + 1] - train_ptr[clients]
-    pos_ptr = torch.zeros(clients.numel() + 1, dtype=torch.int64, device=dev)
-    pos_ptr[1:] = torch.cumsum(counts, 0)
-    pos_items = train_items[csr_gather(train_ptr, clients)]
+    pos_ptr = csr.from_lengths(counts)
+    pos_items = train_items[csr.gather(train_ptr, clients)]
     n_pos = int(pos_ptr[-1])
     if n_neg > 0:
         neg = torch.stack([sampler.train_negatives(clients, counts * n_neg, generator) for _ in range(epochs)])
@@ -98,8 +91,7 @@ def plan_round(
         keys, inverse = torch.unique(torch.cat([key_pos, key_neg.reshape(-1)]), sorted=True, return_inverse=True)
         inv_pos, inv_neg = inverse[:n_pos], inverse[n_pos:].reshape(key_neg.shape)
     owner = keys // n_items
-    row_ptr = torch.zeros(clients.numel() + 1, dtype=torch.int64, device=dev)
-    row_ptr[1:] = torch.cumsum(torch.bincount(owner, minlength=clients.numel()), 0)
+    row_ptr = csr.from_lengths(torch.bincount(owner, minlength=clients.numel()))
     base = row_ptr[:-1][local]
     return RoundPlan(
         clients=clients,
@@ -113,19 +105,6 @@ def plan_round(
     )
 
 
-def padded(ptr: torch.Tensor, values: torch.Tensor, members: torch.Tensor, fill=0):
-    """Members' CSR segments of ``values`` as a padded ``[B, Lmax, ...]`` tensor plus a
-    bool ``[B, Lmax]`` mask (``values`` may have trailing dimensions)."""
-    lengths = ptr[members + 1] - ptr[members]
-    width = int(lengths.max()) if members.numel() else 0
-    pos = torch.arange(width, device=ptr.device)
-    mask = pos[None, :] < lengths[:, None]
-    flat = (ptr[members][:, None] + pos[None, :]).clamp(max=max(values.shape[0] - 1, 0))
-    out = values[flat] if values.shape[0] else values.new_zeros(members.numel(), width, *values.shape[1:])
-    fill_mask = ~mask.view(*mask.shape, *([1] * (out.dim() - 2)))
-    return out.masked_fill(fill_mask, fill), mask
-
-
 def padded_batch(
     plan: RoundPlan, members: torch.Tensor, table: torch.Tensor, users: torch.Tensor, shared, lowrank_basis=None
 ) -> LocalBatch:
@@ -134,9 +113,9 @@ def padded_batch(
     ``table``: float32 ``[n_items, d]`` the clients' copy of the item table; ``users``:
     float32 ``[n_users, d]``; ``shared``: global shared weights (copied per client).
     """
-    rows, _ = padded(plan.row_ptr, plan.rows, members)
-    pos, pos_mask = padded(plan.pos_ptr, plan.pos_local, members)
-    neg = torch.stack([padded(plan.pos_ptr, plan.neg_local[e], members)[0] for e in range(plan.neg_local.shape[0])])
+    rows, _ = csr.padded(plan.row_ptr, plan.rows, members)
+    pos, pos_mask = csr.padded(plan.pos_ptr, plan.pos_local, members)
+    neg = torch.stack([csr.padded(plan.pos_ptr, plan.neg_local[e], members)[0] for e in range(plan.neg_local.shape[0])])
     b = members.numel()
     return LocalBatch(
         u=users[plan.clients[members]],

@@ -1,0 +1,153 @@
+"""What every compressor shares: the batch it compresses, the context it may use, and
+the one form every compressed batch can be read back in (actions).
+
+Compressors work on a CSR batch of clients (``S`` segments): the batched engine passes
+a whole round, the loop engine one client, the server its aggregated update as one
+segment. So the math of each method exists once.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+
+from .. import csr
+from ..codec import Field
+
+
+class InvalidPayload(ValueError):
+    """A decoded payload whose fields are inconsistent (shapes, index ranges)."""
+
+
+@dataclass
+class Updates:
+    """Item-row updates of S segments (clients), CSR.
+
+    - ``ids``: int64 ``[S]`` stable ids of the segments (client ids); they key the
+      random streams, so results do not depend on batch order.
+    - ``ptr``: int64 ``[S + 1]``; ``rows``: int64 ``[M]`` sorted item ids per segment.
+    - ``values``: float32 ``[M, d]`` the updates of those rows.
+    """
+
+    ids: torch.Tensor
+    ptr: torch.Tensor
+    rows: torch.Tensor
+    values: torch.Tensor
+
+    @property
+    def n_segments(self) -> int:
+        return int(self.ids.numel())
+
+    def segment_of_row(self) -> torch.Tensor:
+        """int64 ``[M]``: segment index of every row."""
+        return csr.segment_of(self.ptr)
+
+
+@dataclass
+class Actions:
+    """Any compressed batch, read as actions: row ``e`` of segment ``s`` is
+    ``row_scale[e] * actions[action_offsets[s] + action_idx[e]]``.
+
+    Dense updates are the special case of one action per row (``action_idx`` counting
+    0, 1, 2, ... within each segment), so one scatter serves every method.
+    """
+
+    actions: torch.Tensor          # float32 [A, d]
+    action_offsets: torch.Tensor   # int64 [S + 1]
+    action_idx: torch.Tensor       # int32 [M]
+    row_scale: Optional[torch.Tensor] = None  # float32 [M]
+
+    @staticmethod
+    def dense(values: torch.Tensor, ptr: torch.Tensor) -> "Actions":
+        """Every row its own action."""
+        return Actions(values, ptr, csr.local_index(ptr).to(torch.int32))
+
+    def reconstruct(self, ptr: torch.Tensor) -> torch.Tensor:
+        """float32 ``[M, d]``: the update each row receives."""
+        out = self.actions[self.action_offsets[csr.segment_of(ptr)] + self.action_idx.long()]
+        return out * self.row_scale[:, None] if self.row_scale is not None else out
+
+
+@dataclass
+class Context:
+    """What a compressor may use besides the updates.
+
+    - ``seed``: 63-bit seed of this compression (k-means draws).
+    - ``k``: int64 ``[S]`` actions per segment (fedras; adaptive or fixed).
+    - ``ops``: ``fedras_ext`` or ``fedras_ext.reference`` (same signatures).
+    - ``basis``: float32 ``[r, d]`` the round's CoLR basis (lowrank).
+    """
+
+    seed: int
+    ops: Any
+    k: Optional[torch.Tensor] = None
+    basis: Optional[torch.Tensor] = None
+
+
+class Compressor:
+    """Interface of a compression method (see the modules of this package)."""
+
+    name = "base"
+
+    def compress(self, upd: Updates, ctx: Context) -> Any:
+        """Compress every segment; returns the method's batch object."""
+        raise NotImplementedError
+
+    def actions(self, batch: Any) -> Actions:
+        """The batch as actions (what the receiver applies)."""
+        raise NotImplementedError
+
+    def fields(self, batch: Any) -> List[Dict[str, Field]]:
+        """Per segment, the codec fields of its payload (the touched rows excluded)."""
+        raise NotImplementedError
+
+    def parse(self, rows: torch.Tensor, fields: Dict[str, Field], dim: int) -> Tuple[np.ndarray, ...]:
+        """One decoded payload's fields as arrays, after checking them against its rows
+        (and each other); raises InvalidPayload."""
+        raise NotImplementedError
+
+    def assemble(self, rows: List[torch.Tensor], parsed: List[Tuple[np.ndarray, ...]], dim: int, ctx: Context) -> Any:
+        """The batch of several parsed payloads."""
+        raise NotImplementedError
+
+    def join(self, rows: List[torch.Tensor], fields: List[Dict[str, Field]], dim: int,
+             ctx: Context) -> Tuple[Any, List[Tuple[int, str]]]:
+        """Rebuild a batch from decoded payloads. A payload whose fields are inconsistent
+        is left out and reported as ``(index, reason)``; the others still make a batch."""
+        kept, parsed, errors = [], [], []
+        for i, (r, f) in enumerate(zip(rows, fields)):
+            try:
+                parsed.append(self.parse(r, f, dim))
+                kept.append(r)
+            except InvalidPayload as exc:
+                errors.append((i, str(exc)))
+        return self.assemble(kept, parsed, dim, ctx), errors
+
+
+def batch_to(batch: Any, device) -> Any:
+    """A copy of a method's batch (a dataclass of tensors) with every tensor on ``device``."""
+    moved = {f.name: getattr(batch, f.name).to(device) for f in dataclasses.fields(batch)
+             if isinstance(getattr(batch, f.name), torch.Tensor)}
+    return dataclasses.replace(batch, **moved)
+
+
+def join_rows(rows: List[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """CSR offsets and flat rows of the decoded payloads' row sets."""
+    ptr = csr.from_lengths(torch.tensor([r.numel() for r in rows], dtype=torch.int64))
+    return ptr, csr.concat(rows, torch.zeros(0, dtype=torch.int64))
+
+
+def cat_arrays(parts: List[np.ndarray], tail: Tuple[int, ...], dtype) -> torch.Tensor:
+    """Concatenate decoded per-client arrays into one tensor (an empty one for no parts)."""
+    return torch.from_numpy(np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros((0, *tail), dtype))
+
+
+def require_field(fields: Dict[str, Field], name: str, kind: type) -> Any:
+    """The field ``name`` of type ``kind``, or InvalidPayload."""
+    f = fields.get(name)
+    if not isinstance(f, kind):
+        raise InvalidPayload(f"field {name!r} must be a {kind.__name__}, got {type(f).__name__ if f is not None else 'nothing'}")
+    return f

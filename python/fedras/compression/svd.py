@@ -1,0 +1,64 @@
+"""Rank-r truncated SVD of each client's update ``D_c = (U S)_r V_r^T``.
+
+The top right singular vectors come from the eigenvectors of the ``d x d`` Gram matrix
+``D_c^T D_c``, computed for all clients at once; each is signed so its largest entry is
+positive (a deterministic choice). A client sends ``(U S)_r`` (``|S_c| x r``) and ``V_r^T``
+(``r x d``), both float32.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Tuple
+
+import numpy as np
+import torch
+
+from .. import csr
+from ..codec import F32, Field
+from .base import Actions, Compressor, Context, InvalidPayload, Updates, cat_arrays, join_rows, require_field
+
+
+@dataclass
+class SVDBatch:
+    ptr: torch.Tensor    # int64 [S + 1]
+    rows: torch.Tensor   # int64 [M]
+    coef: torch.Tensor   # float32 [M, r]  rows of (U S)_r
+    basis: torch.Tensor  # float32 [S, r, d]  V_r^T per segment
+
+
+class SVD(Compressor):
+    name = "svd"
+
+    def __init__(self, rank: int) -> None:
+        self.rank = rank
+
+    def compress(self, upd: Updates, ctx: Context) -> SVDBatch:
+        segs = torch.arange(upd.n_segments, device=upd.ptr.device)
+        x, _ = csr.padded(upd.ptr, upd.values, segs)
+        gram = torch.bmm(x.transpose(1, 2), x).double()
+        _, vecs = torch.linalg.eigh(gram)  # ascending eigenvalues
+        top = vecs[..., -self.rank:].flip(-1).transpose(1, 2)  # [S, r, d], largest first
+        lead = torch.gather(top, 2, top.abs().argmax(2, keepdim=True))
+        basis = (top * torch.where(lead < 0, -1.0, 1.0)).float().contiguous()
+        seg = csr.segment_of(upd.ptr)
+        coef = torch.einsum("md,mrd->mr", upd.values, basis[seg])
+        return SVDBatch(upd.ptr, upd.rows, coef, basis)
+
+    def actions(self, batch: SVDBatch) -> Actions:
+        seg = csr.segment_of(batch.ptr)
+        return Actions.dense(torch.einsum("mr,mrd->md", batch.coef, batch.basis[seg]), batch.ptr)
+
+    def fields(self, batch: SVDBatch) -> List[Dict[str, Field]]:
+        coef, basis, ptr = batch.coef.cpu().numpy(), batch.basis.cpu().numpy(), batch.ptr.tolist()
+        return [{"coef": F32(coef[ptr[s]: ptr[s + 1]]), "basis": F32(basis[s])} for s in range(len(ptr) - 1)]
+
+    def parse(self, rows: torch.Tensor, fields: Dict[str, Field], dim: int) -> Tuple[np.ndarray, ...]:
+        coef, basis = require_field(fields, "coef", F32).array, require_field(fields, "basis", F32).array
+        if coef.shape != (rows.numel(), self.rank) or basis.shape != (self.rank, dim):
+            raise InvalidPayload(f"coef must be [{rows.numel()}, {self.rank}] and basis [{self.rank}, {dim}]")
+        return coef, basis[None]
+
+    def assemble(self, rows, parsed, dim: int, ctx: Context) -> SVDBatch:
+        ptr, flat_rows = join_rows(rows)
+        return SVDBatch(ptr, flat_rows, cat_arrays([p[0] for p in parsed], (self.rank,), np.float32),
+                        cat_arrays([p[1] for p in parsed], (self.rank, dim), np.float32))

@@ -1,0 +1,89 @@
+"""Top-k sparsification: each client sends its largest-magnitude entries of ``D_c``.
+
+A client with ``|S_c|`` rows sends ``ceil(fraction * |S_c| * d)`` entries as float32
+values plus, bit-packed, each entry's row (within ``S_c``) and column.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Tuple
+
+import numpy as np
+import torch
+
+from fedras_ext import bits_for
+
+from .. import csr
+from ..codec import F32, Field, Packed
+from .base import Actions, Compressor, Context, InvalidPayload, Updates, cat_arrays, join_rows, require_field
+
+
+@dataclass
+class TopKBatch:
+    ptr: torch.Tensor        # int64 [S + 1] over rows
+    rows: torch.Tensor       # int64 [M]
+    entry_ptr: torch.Tensor  # int64 [S + 1] over entries
+    values: torch.Tensor     # float32 [T]
+    row: torch.Tensor        # int64 [T] row within the segment
+    col: torch.Tensor        # int64 [T]
+    dim: int
+
+
+class TopK(Compressor):
+    name = "topk"
+
+    def __init__(self, fraction: float) -> None:
+        self.fraction = fraction
+
+    def compress(self, upd: Updates, ctx: Context) -> TopKBatch:
+        d = upd.values.shape[1]
+        sizes = upd.ptr.diff() * d
+        keep = torch.where(sizes > 0, torch.ceil(sizes.double() * self.fraction).long().clamp(min=1), 0)
+        segs = torch.arange(upd.n_segments, device=upd.ptr.device)
+        flat, mask = csr.padded(upd.ptr * d, upd.values.reshape(-1), segs)
+        width = int(keep.max()) if keep.numel() else 0
+        top = torch.topk(flat.abs().masked_fill(~mask, -1.0), width, dim=1).indices
+        take = torch.arange(width, device=top.device)[None, :] < keep[:, None]
+        # Sorted by position within the client (a deterministic order): the kept entries
+        # then fill each row's first keep[s] slots, which is exactly the `take` prefix.
+        pos = torch.sort(top.masked_fill(~take, torch.iinfo(torch.int64).max), dim=1).values[take]
+        seg = torch.repeat_interleave(segs, keep)
+        values = upd.values.reshape(-1)[upd.ptr[seg] * d + pos]
+        return TopKBatch(upd.ptr, upd.rows, csr.from_lengths(keep), values, pos // d, pos % d, d)
+
+    def _dense(self, batch: TopKBatch) -> torch.Tensor:
+        out = torch.zeros(int(batch.ptr[-1]), batch.dim, device=batch.values.device)
+        seg = csr.segment_of(batch.entry_ptr)
+        out.index_put_((batch.ptr[seg] + batch.row, batch.col), batch.values, accumulate=True)
+        return out
+
+    def actions(self, batch: TopKBatch) -> Actions:
+        return Actions.dense(self._dense(batch), batch.ptr)
+
+    def fields(self, batch: TopKBatch) -> List[Dict[str, Field]]:
+        values, row, col = (t.cpu().numpy() for t in (batch.values, batch.row, batch.col))
+        ptr, eptr = batch.ptr.tolist(), batch.entry_ptr.tolist()
+        out = []
+        for s in range(len(ptr) - 1):
+            sl = slice(eptr[s], eptr[s + 1])
+            out.append({
+                "values": F32(values[sl]),
+                "row": Packed(row[sl].astype(np.int32), bits_for(max(ptr[s + 1] - ptr[s], 1))),
+                "col": Packed(col[sl].astype(np.int32), bits_for(batch.dim)),
+            })
+        return out
+
+    def parse(self, rows: torch.Tensor, fields: Dict[str, Field], dim: int) -> Tuple[np.ndarray, ...]:
+        values = require_field(fields, "values", F32).array
+        row, col = require_field(fields, "row", Packed).idx, require_field(fields, "col", Packed).idx
+        if values.ndim != 1 or not (values.shape[0] == row.shape[0] == col.shape[0]):
+            raise InvalidPayload("values, row and col must have one entry each")
+        if values.shape[0] and (int(row.max()) >= rows.numel() or int(col.max()) >= dim):
+            raise InvalidPayload(f"an entry points outside the [{rows.numel()}, {dim}] update")
+        return values, row, col
+
+    def assemble(self, rows, parsed, dim: int, ctx: Context) -> TopKBatch:
+        ptr, flat_rows = join_rows(rows)
+        counts = torch.tensor([p[0].shape[0] for p in parsed], dtype=torch.int64)
+        return TopKBatch(ptr, flat_rows, csr.from_lengths(counts), cat_arrays([p[0] for p in parsed], (), np.float32),
+                         cat_arrays([p[1] for p in parsed], (), np.int64), cat_arrays([p[2] for p in parsed], (), np.int64), dim)

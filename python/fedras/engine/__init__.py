@@ -1,0 +1,63 @@
+"""Running a configuration end to end: :func:`run` returns the result dict that
+``fedras train`` writes as ``result.json``."""
+from __future__ import annotations
+
+import time
+from typing import Any, Dict, Optional
+
+from ..config import Config
+from .simulation import Simulation
+
+
+def summarize(cfg: Config, sim: Simulation, wall: float) -> Dict[str, Any]:
+    """The result of a finished (or resumed-and-finished) run."""
+    rows = sim.history
+    evaluated = [r for r in rows if "val_hr10" in r]
+    best = max(evaluated, key=lambda r: (r["val_hr10"], r["val_ndcg10"], -r["round"])) if evaluated else None
+    bytes_up = sum(r["bytes_up"] for r in rows)
+    bytes_down = sum(r["bytes_down"] for r in rows)
+    dense = sum(r["dense_bytes_up"] + r["dense_bytes_down"] for r in rows)
+    sim_time, elapsed, reached = 0.0, [], None
+    for r in rows:
+        sim_time += r["sim_seconds"]
+        elapsed.append(sim_time)
+        if reached is None and cfg.target_hr is not None and r.get("hr10", -1.0) >= cfg.target_hr:
+            reached = sim_time
+    return {
+        "config": cfg.to_dict(),
+        "dataset": {"name": sim.data_name, "synthetic": sim.synthetic, "users": sim.n_users, "items": sim.n_items},
+        "best_round": best["round"] if best else None,
+        "hr10": best["hr10"] if best else None,
+        "ndcg10": best["ndcg10"] if best else None,
+        "val_hr10": best["val_hr10"] if best else None,
+        "bytes_up": bytes_up,
+        "bytes_down": bytes_down,
+        "bytes_total": bytes_up + bytes_down,
+        "fedavg_equivalent_bytes": dense,
+        "reduction_vs_fedavg": 1.0 - (bytes_up + bytes_down) / dense if dense else None,
+        "sim_seconds": sim_time,
+        "sim_seconds_to_target": reached,
+        "rejected_payloads": sum(r["rejected"] for r in rows),
+        "rounds": rows,
+        "wall_seconds": wall,
+    }
+
+
+def run(cfg: Config, interactions=None, *, progress: Optional[bool] = None) -> Dict[str, Any]:
+    """Run ``cfg`` for ``cfg.rounds`` rounds and return its result (see ``summarize``)."""
+    from tqdm.auto import tqdm
+
+    start = time.perf_counter()
+    sim = Simulation(cfg, interactions)
+    show = cfg.progress if progress is None else progress
+    bar = tqdm(total=cfg.rounds, desc=f"{cfg.method}", unit="round", disable=not show, leave=False)
+    while sim.round < cfg.rounds:
+        row = sim.run_round()
+        bar.update(1)
+        if "hr10" in row:
+            bar.set_postfix(hr10=f"{row['hr10']:.3f}", up=f"{row['bytes_up'] / 1e6:.2f}MB")
+    bar.close()
+    return summarize(cfg, sim, time.perf_counter() - start)
+
+
+__all__ = ["Simulation", "run", "summarize"]

@@ -1,0 +1,44 @@
+"""The client role, for a batch of clients: error feedback, compression, encoding.
+
+Both engines call this: the batched engine with the whole round, the loop engine with
+one client at a time. What leaves a client is bytes.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+from ..codec import encode
+from ..compression import Compressor, Context, Updates
+from .payloads import uplink_message
+from .residuals import ResidualStore
+
+
+def client_uplinks(*, method: str, compressor: Compressor, ctx: Context, updates: Updates,
+                   residuals: Optional[ResidualStore], n_samples: Sequence[int],
+                   shared_deltas: Dict[str, torch.Tensor], round_: int, n_items: int) -> Tuple[List[Tuple[int, bytes]], object]:
+    """Compress and encode the uplink of every client in ``updates``.
+
+    ``n_samples``: loss terms per client (FedAvg weight of shared weights);
+    ``shared_deltas``: per-client shared-weight updates (leading dim = clients).
+    Returns ``[(client_id, wire bytes)]`` and the method's batch (for statistics).
+    """
+    values = updates.values
+    if residuals is not None:
+        values = values + residuals.take(updates.ids, updates.ptr, updates.rows)
+    upd = Updates(updates.ids, updates.ptr, updates.rows, values)
+    batch = compressor.compress(upd, ctx)
+    if residuals is not None:
+        residuals.put(upd.ids, upd.ptr, upd.rows, values - compressor.actions(batch).reconstruct(upd.ptr))
+    fields = compressor.fields(batch)
+    rows = upd.rows.cpu().numpy()
+    ptr = upd.ptr.tolist()
+    ids = upd.ids.tolist()
+    shared = {k: v.cpu().numpy() for k, v in shared_deltas.items()}
+    wires = []
+    for s, client in enumerate(ids):
+        msg = uplink_message(method, round_, client, rows[ptr[s]: ptr[s + 1]], fields[s], int(n_samples[s]),
+                             {k: v[s] for k, v in shared.items()}, n_items)
+        wires.append((client, encode(msg)))
+    return wires, batch

@@ -1,0 +1,100 @@
+"""The payloads of the protocol as codec Messages: one uplink per client per round, one
+broadcast per round. Each has the touched rows as a RowSet, the method's fields, and
+the shared weights (NCF) in float32.
+
+Uplink ``<method>/up``: ``rows`` RowSet, the method's fields, ``n`` I64 sample count,
+``shared.<name>`` F32 deltas. Broadcast ``<method>/down``: ``rows`` RowSet, either the
+method's fields (compressed downlink) or ``values`` F32 new rows (full), and
+``shared.<name>`` F32 new global weights.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Mapping, Tuple
+
+import numpy as np
+import torch
+
+from ..codec import F32, I64, SERVER_ID, Field, Message, RowSet
+from ..compression.base import InvalidPayload
+
+SHARED_PREFIX = "shared."
+RESERVED = ("rows", "n", "values")
+
+
+@dataclass
+class Uplink:
+    """One client's decoded upload."""
+
+    client: int
+    rows: torch.Tensor                 # int64 [n] sorted touched rows
+    fields: Dict[str, Field]           # the method's fields
+    n_samples: int
+    shared: Dict[str, np.ndarray]      # shared-weight deltas
+
+
+def uplink_message(method: str, round_: int, client: int, rows: np.ndarray, fields: Mapping[str, Field],
+                   n_samples: int, shared: Mapping[str, np.ndarray], n_items: int) -> Message:
+    out: Dict[str, Field] = {"rows": RowSet(rows, n_items), **fields, "n": I64(np.int64(n_samples))}
+    out.update({SHARED_PREFIX + k: F32(np.ascontiguousarray(v, dtype=np.float32)) for k, v in shared.items()})
+    return Message(f"{method}/up", round_, client, out)
+
+
+def _split_shared(msg: Message, shared_shapes: Mapping[str, Tuple[int, ...]]) -> Tuple[Dict[str, Field], Dict[str, np.ndarray]]:
+    own: Dict[str, Field] = {}
+    shared: Dict[str, np.ndarray] = {}
+    for name, f in msg.fields.items():
+        if name.startswith(SHARED_PREFIX):
+            key = name[len(SHARED_PREFIX):]
+            if key not in shared_shapes:
+                raise InvalidPayload(f"unknown shared weight {key!r}")
+            if not isinstance(f, F32) or f.array.shape != tuple(shared_shapes[key]):
+                raise InvalidPayload(f"shared weight {key!r} must be F32 {tuple(shared_shapes[key])}")
+            shared[key] = f.array
+        else:
+            own[name] = f
+    missing = set(shared_shapes) - set(shared)
+    if missing:
+        raise InvalidPayload(f"missing shared weights: {', '.join(sorted(missing))}")
+    return own, shared
+
+
+def _rows(own: Dict[str, Field], n_items: int) -> torch.Tensor:
+    rows = own.pop("rows", None)
+    if not isinstance(rows, RowSet):
+        raise InvalidPayload("field 'rows' must be a RowSet")
+    if rows.universe != n_items:
+        raise InvalidPayload(f"rows are over a universe of {rows.universe}, the table has {n_items}")
+    return torch.from_numpy(np.asarray(rows.ids, dtype=np.int64))
+
+
+def parse_uplink(msg: Message, method: str, round_: int, n_items: int,
+                 shared_shapes: Mapping[str, Tuple[int, ...]]) -> Uplink:
+    """Check the envelope of a decoded uplink; the method's fields are checked by its
+    compressor's ``join``. Raises InvalidPayload."""
+    if msg.kind != f"{method}/up":
+        raise InvalidPayload(f"kind must be {method}/up, got {msg.kind}")
+    if msg.round != round_:
+        raise InvalidPayload(f"payload is for round {msg.round}, this is round {round_}")
+    own, shared = _split_shared(msg, shared_shapes)
+    rows = _rows(own, n_items)
+    n = own.pop("n", None)
+    if not isinstance(n, I64) or n.array.shape != () or int(n.array) < 0:
+        raise InvalidPayload("field 'n' must be a non-negative I64 scalar")
+    return Uplink(msg.sender, rows, own, int(n.array), shared)
+
+
+def broadcast_message(method: str, round_: int, rows: np.ndarray, fields: Mapping[str, Field],
+                      shared: Mapping[str, np.ndarray], n_items: int) -> Message:
+    out: Dict[str, Field] = {"rows": RowSet(rows, n_items), **fields}
+    out.update({SHARED_PREFIX + k: F32(np.ascontiguousarray(v, dtype=np.float32)) for k, v in shared.items()})
+    return Message(f"{method}/down", round_, SERVER_ID, out)
+
+
+def parse_broadcast(msg: Message, method: str, n_items: int,
+                    shared_shapes: Mapping[str, Tuple[int, ...]]) -> Tuple[torch.Tensor, Dict[str, Field], Dict[str, np.ndarray]]:
+    """(rows, the method's fields, new shared weights) of a decoded broadcast."""
+    if msg.kind != f"{method}/down" or msg.sender != SERVER_ID:
+        raise InvalidPayload(f"not a {method} broadcast from the server: {msg.kind} from {msg.sender}")
+    own, shared = _split_shared(msg, shared_shapes)
+    return _rows(own, n_items), own, shared

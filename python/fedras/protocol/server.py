@@ -1,0 +1,153 @@
+"""The server role: validate uplinks, aggregate, build and apply the broadcast.
+
+Everything the server reads from clients arrives as bytes and goes through the codec
+and the method's ``parse``: a payload that fails either is dropped from the round and
+reported with its reason; the round goes on with the others.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from .. import csr
+from ..codec import F32, Message, PayloadError, decode
+from ..compression import Compressor, Context, InvalidPayload, Updates
+from ..compression.base import batch_to
+from .payloads import Uplink, broadcast_message, parse_broadcast, parse_uplink
+
+
+@dataclass
+class Inbox:
+    """A round's uplinks after validation."""
+
+    accepted: List[Uplink]
+    rejected: List[Tuple[int, str]] = field(default_factory=list)  # (client, reason)
+
+
+@dataclass
+class Aggregate:
+    """The round's aggregated update: ``update[rows]`` is the mean over the clients that
+    touched each row (float32 ``[n_items, d]``, zero elsewhere)."""
+
+    update: torch.Tensor
+    rows: torch.Tensor                # int64 sorted touched rows
+    shared: Dict[str, torch.Tensor]   # sample-weighted mean of the shared deltas
+    n_clients: int
+
+
+class Server:
+    def __init__(self, *, method: str, compressor: Compressor, ops, table: torch.Tensor, shared: Dict[str, torch.Tensor],
+                 server_lr: float, compressed_downlink: bool, error_feedback: bool, k_global: int) -> None:
+        self.method = method
+        self.compressor = compressor
+        self.ops = ops
+        self.table = table
+        self.shared = shared
+        self.server_lr = server_lr
+        self.compressed_downlink = compressed_downlink
+        self.k_global = k_global
+        self.residual: Optional[torch.Tensor] = torch.zeros_like(table) if compressed_downlink and error_feedback else None
+
+    @property
+    def n_items(self) -> int:
+        return self.table.shape[0]
+
+    @property
+    def shared_shapes(self) -> Dict[str, Tuple[int, ...]]:
+        return {k: tuple(v.shape) for k, v in self.shared.items()}
+
+    # ------------------------------------------------------------------ uplink
+    def receive(self, round_: int, wires: Sequence[Tuple[int, bytes]], ctx: Context):
+        """Decode and check every uplink. Returns (Inbox, the method's batch of the
+        accepted payloads)."""
+        ups: List[Uplink] = []
+        rejected: List[Tuple[int, str]] = []
+        for client, wire in wires:
+            try:
+                up = parse_uplink(decode(wire), self.method, round_, self.n_items, self.shared_shapes)
+                if up.client != client:
+                    raise InvalidPayload(f"sender {up.client} does not match the connection's client {client}")
+                ups.append(up)
+            except (PayloadError, InvalidPayload) as exc:
+                rejected.append((client, f"{type(exc).__name__}: {exc}"))
+        batch, errors = self.compressor.join([u.rows for u in ups], [u.fields for u in ups], self.table.shape[1], ctx)
+        bad = {i for i, _ in errors}
+        rejected += [(ups[i].client, f"InvalidPayload: {why}") for i, why in errors]
+        return Inbox([u for i, u in enumerate(ups) if i not in bad], rejected), batch_to(batch, self.table.device)
+
+    def aggregate(self, inbox: Inbox, batch) -> Aggregate:
+        """Mean of the clients' (decompressed) updates per touched row, one scatter."""
+        acts = self.compressor.actions(batch)
+        update = torch.zeros_like(self.table)
+        seg = csr.segment_of(batch.ptr).to(torch.int32)
+        self.ops.apply_actions(update, batch.rows, acts.action_idx, acts.actions, acts.action_offsets, seg,
+                               reduce="mean", row_scale=acts.row_scale, validate=False)
+        rows = torch.unique(batch.rows)
+        shared: Dict[str, torch.Tensor] = {}
+        if self.shared and inbox.accepted:
+            weights = torch.tensor([u.n_samples for u in inbox.accepted], dtype=torch.float64)
+            weights = weights / weights.sum().clamp(min=1)
+            for k in self.shared:
+                stacked = torch.from_numpy(np.stack([u.shared[k] for u in inbox.accepted])).double()
+                shared[k] = torch.tensordot(weights, stacked, dims=1).float()
+        return Aggregate(update, rows, shared, len(inbox.accepted))
+
+    # ------------------------------------------------------------------ downlink
+    def broadcast(self, round_: int, agg: Aggregate, ctx: Context) -> Message:
+        """The round's broadcast; the server applies it with :meth:`apply` like clients do."""
+        new_shared = {k: (v + self.server_lr * agg.shared[k].to(v.device) if k in agg.shared else v).cpu().numpy()
+                      for k, v in self.shared.items()}
+        if not self.compressed_downlink:
+            values = self.table[agg.rows] + self.server_lr * agg.update[agg.rows]
+            return broadcast_message(self.method, round_, agg.rows.cpu().numpy(), {"values": F32(values.cpu().numpy())},
+                                     new_shared, self.n_items)
+        update = agg.update
+        rows = agg.rows
+        if self.residual is not None:
+            update = update + self.residual
+            # Rows with a leftover residual join the update even if no client touched them.
+            rows = torch.nonzero(update.abs().amax(1) > 0)[:, 0]
+        dev = self.table.device
+        upd = Updates(torch.zeros(1, dtype=torch.int64, device=dev), torch.tensor([0, rows.numel()], device=dev), rows,
+                      update[rows])
+        down_ctx = Context(seed=ctx.seed, ops=self.ops, k=torch.tensor([self.k_global]), basis=ctx.basis)
+        batch = self.compressor.compress(upd, down_ctx)
+        if self.residual is not None:
+            self.residual.zero_()
+            self.residual[rows] = upd.values - self.compressor.actions(batch).reconstruct(upd.ptr)
+        return broadcast_message(self.method, round_, rows.cpu().numpy(), self.compressor.fields(batch)[0], new_shared,
+                                 self.n_items)
+
+    def apply(self, table: torch.Tensor, shared: Dict[str, torch.Tensor], wire: bytes, ctx: Context) -> torch.Tensor:
+        """Apply an encoded broadcast to a table (the server's or a client's copy) and
+        shared weights, in place. Returns the rows it changed."""
+        return apply_broadcast(self.method, self.compressor, self.ops, table, shared, wire, self.server_lr, ctx)
+
+
+def apply_broadcast(method: str, compressor: Compressor, ops, table: torch.Tensor, shared: Dict[str, torch.Tensor],
+                    wire: bytes, server_lr: float, ctx: Context) -> torch.Tensor:
+    """What every receiver of a broadcast does (server included, so all stay identical)."""
+    shapes = {k: tuple(v.shape) for k, v in shared.items()}
+    rows, fields, new_shared = parse_broadcast(decode(wire), method, table.shape[0], shapes)
+    dev = table.device
+    values = fields.get("values")
+    if isinstance(values, F32):
+        if values.array.shape != (rows.numel(), table.shape[1]):
+            raise InvalidPayload(f"broadcast values must be [{rows.numel()}, {table.shape[1]}]")
+        table[rows.to(dev)] = torch.from_numpy(values.array).to(dev)
+    else:
+        batch, errors = compressor.join([rows], [fields], table.shape[1], ctx)
+        if errors:
+            raise InvalidPayload(errors[0][1])
+        batch = batch_to(batch, dev)
+        acts = compressor.actions(batch)
+        ops.apply_actions(table, batch.rows, acts.action_idx, acts.actions, acts.action_offsets,
+                          torch.zeros(rows.numel(), dtype=torch.int32, device=dev), reduce="sum", scale=server_lr,
+                          row_scale=acts.row_scale, validate=False)
+    for k, v in new_shared.items():
+        shared[k].copy_(torch.from_numpy(v))
+    return rows
+
