@@ -21,8 +21,11 @@ class FixedNegatives:
     def __init__(self, negatives):
         self.negatives = negatives
 
-    def eval_negatives(self, n_neg, seed):
-        return self.negatives[:, :n_neg]
+    def eval_negatives(self, n_neg, seed, users):
+        return self.negatives[users, :n_neg]
+
+    def unseen_counts(self):
+        return torch.full((self.negatives.shape[0],), 1000)
 
 
 def tiny_split():

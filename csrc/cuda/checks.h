@@ -35,4 +35,34 @@ namespace fedras {
 int cuda_device_count();
 // The CUDA runtime version this module was linked against (e.g. 13000).
 int cuda_runtime_version();
+// The calling thread's current device, and making another one current (both throw
+// std::runtime_error on a CUDA error).
+int cuda_get_device();
+void cuda_set_device(int device);
+
+// Makes `device` current for the guard's lifetime, so that checks and kernels run on
+// the device the tensors live on whatever the caller's current device is. Only for
+// CUDA builds (the functions above are defined in checks_cuda.cu).
+class CudaDeviceGuard {
+ public:
+  explicit CudaDeviceGuard(int device) : prev_(cuda_get_device()) {
+    if (prev_ != device) {
+      cuda_set_device(device);
+      switched_ = true;
+    }
+  }
+  ~CudaDeviceGuard() {
+    if (!switched_) return;
+    try {
+      cuda_set_device(prev_);
+    } catch (...) {  // never throw from a destructor
+    }
+  }
+  CudaDeviceGuard(const CudaDeviceGuard&) = delete;
+  CudaDeviceGuard& operator=(const CudaDeviceGuard&) = delete;
+
+ private:
+  int prev_;
+  bool switched_ = false;
+};
 }  // namespace fedras

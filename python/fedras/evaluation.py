@@ -44,7 +44,15 @@ class Evaluator:
     def __init__(self, split, sampler, *, n_neg: int = 99, seed: int = 0, device="cpu", dim: int = 32) -> None:
         self.device = torch.device(device)
         val, test = torch.as_tensor(split.val_item), torch.as_tensor(split.test_item)
-        self.users = torch.nonzero((val >= 0) & (test >= 0))[:, 0].to(self.device)
+        evaluated = (val >= 0) & (test >= 0)
+        if n_neg > 0:
+            # A user with fewer unseen items than n_neg cannot be ranked against n_neg negatives.
+            enough = sampler.unseen_counts().cpu() >= n_neg
+            self.skipped = int((evaluated & ~enough).sum())
+            evaluated &= enough
+        else:
+            self.skipped = 0
+        self.users = torch.nonzero(evaluated)[:, 0].to(self.device)
         self.val = val.to(self.device)[self.users]
         self.test = test.to(self.device)[self.users]
         self.n_items = split.n_items
@@ -53,7 +61,7 @@ class Evaluator:
         self.chunk = max(1, (1 << 24) // max(width * dim, 1))
         self.n_neg = n_neg
         if n_neg > 0:
-            self.negatives = sampler.eval_negatives(n_neg, seed).to(self.device)[self.users]
+            self.negatives = sampler.eval_negatives(n_neg, seed, users=self.users).to(self.device)
         else:
             ptr, items = torch.as_tensor(split.train_ptr), torch.as_tensor(split.train_items)
             self.train_ptr, self.train_items = ptr.to(self.device), items.to(self.device)

@@ -11,7 +11,7 @@ Everything runs on ``device`` (CPU or CUDA) and is reproducible from a seeded
 """
 from __future__ import annotations
 
-from typing import Union
+from typing import Optional, Union
 
 import numpy as np
 import torch
@@ -112,31 +112,38 @@ class NegativeSampler:
         ranks = _uniform_below(n_unknown, generator)
         return self._train.nth_unknown(per_draw_users, ranks)
 
-    def eval_negatives(self, n_neg: int = 99, seed: int = 0) -> torch.Tensor:
+    def unseen_counts(self) -> torch.Tensor:
+        """int64 [n_users]: items outside all of each user's items (train, val and test)."""
+        return self._all.n_unknown
+
+    def eval_negatives(self, n_neg: int = 99, seed: int = 0, users: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Fixed evaluation negatives: n_neg distinct unseen items per user.
 
         Args:
             n_neg: negatives per user (99 in FedNCF/PFedRec/CoLR).
             seed: seeds a generator on ``self.device``; the same seed gives the same rows.
+            users: int64 [U] the users to draw for (default: all, in order).
 
         Returns:
-            int64 [n_users, n_neg] on ``self.device``: row u holds distinct items outside all of
-            user u's items (train, validation and test), sorted ascending. Users that are not
-            evaluated (val/test -1) get a valid row too.
+            int64 [U, n_neg] on ``self.device``: row i holds distinct items outside all of
+            user ``users[i]``'s items (train, validation and test), sorted ascending. Users that
+            are not evaluated (val/test -1) get a valid row too.
 
         Raises:
-            DataError: some user has fewer than ``n_neg`` unseen items.
+            DataError: one of the users has fewer than ``n_neg`` unseen items.
         """
         if n_neg < 0:
             raise ValueError(f"n_neg must be >= 0, got {n_neg}")
-        n_unknown = self._all.n_unknown
-        if self.n_users and int(n_unknown.min()) < n_neg:
-            user = int(n_unknown.argmin())
-            raise DataError(f"user {user} has only {int(n_unknown[user])} items it has not "
+        users = (torch.arange(self.n_users, device=self.device) if users is None
+                 else users.to(self.device, torch.int64))
+        n_unknown = self._all.n_unknown[users]
+        if users.numel() and int(n_unknown.min()) < n_neg:
+            user = int(users[n_unknown.argmin()])
+            raise DataError(f"user {user} has only {int(n_unknown.min())} items it has not "
                             f"interacted with, fewer than n_neg={n_neg}")
         generator = torch.Generator(device=self.device).manual_seed(seed)
         ranks = _distinct_sorted_ranks(n_unknown, n_neg, generator)
-        users = torch.arange(self.n_users, device=self.device).unsqueeze(1)
+        users = users.unsqueeze(1)
         # Ranks sorted per row and users ascending make the queries globally sorted, which keeps
         # the search cache-friendly; the mapping is increasing, so rows stay sorted.
         return self._all.nth_unknown(users, ranks)
