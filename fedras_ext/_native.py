@@ -40,11 +40,16 @@ def stream_of(t: torch.Tensor) -> int:
     return 0
 
 
-def workspace(nbytes: int, like: torch.Tensor) -> Optional[torch.Tensor]:
-    """A CUDA workspace from torch's caching allocator; CPU kernels need none."""
+def workspace(like: torch.Tensor, size_fn, *size_args) -> Optional[torch.Tensor]:
+    """A CUDA workspace of ``size_fn(*size_args)`` bytes from torch's caching allocator.
+
+    CPU kernels need none, and the size function is not even called for them (some
+    sizes are queried from CUB, which would create a CUDA context).
+    """
     if like.device.type != "cuda":
         return None
-    return torch.empty(int(nbytes), dtype=torch.uint8, device=like.device)
+    with torch.cuda.device(like.device):
+        return torch.empty(int(size_fn(*size_args)), dtype=torch.uint8, device=like.device)
 
 
 def num_threads() -> int:

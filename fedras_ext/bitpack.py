@@ -37,7 +37,7 @@ def _check_bits(bits: int) -> None:
 @torch.library.custom_op("fedras::pack_indices", mutates_args=())
 def _pack_op(idx: torch.Tensor, bits: int, validate: bool) -> torch.Tensor:
     out = torch.empty(packed_nbytes(idx.numel(), bits), dtype=torch.uint8, device=idx.device)
-    ws = _native.workspace(_C.CHECK_WORKSPACE_BYTES, idx)
+    ws = _native.workspace(idx, int, _C.CHECK_WORKSPACE_BYTES)
     _C.pack_indices(capsule(idx), bits, capsule(out), _native.optional_capsule(ws), validate, _native.num_threads(), stream_of(idx))
     return out
 

@@ -49,7 +49,7 @@ def _segmented_kmeans_op(
     assignment = torch.empty(n, dtype=torch.int32, device=x.device)
     inertia = torch.empty(segments, dtype=torch.float64, device=x.device)
     n_iter = torch.empty(segments, dtype=torch.int32, device=x.device)
-    ws = _native.workspace(_C.segmented_kmeans_workspace_bytes(n, segments, total_k, d), x)
+    ws = _native.workspace(x, _C.segmented_kmeans_workspace_bytes, n, segments, total_k, d)
     _C.segmented_kmeans(
         capsule(x), capsule(offsets), capsule(k_offsets), _native.optional_capsule(segment_ids), capsule(centroids),
         capsule(assignment),

@@ -18,7 +18,7 @@ def _project_directions_op(
     n, d = x.shape
     index = torch.empty(n, dtype=torch.int32, device=x.device)
     scale = torch.empty(n, dtype=torch.float32, device=x.device)
-    ws = _native.workspace(_C.project_directions_workspace_bytes(directions.shape[0], d), x)
+    ws = _native.workspace(x, _C.project_directions_workspace_bytes, directions.shape[0], d)
     _C.project_directions(
         capsule(x), capsule(offsets), capsule(directions), capsule(dir_offsets), capsule(index), capsule(scale),
         _native.optional_capsule(ws), validate, _native.num_threads(), stream_of(x),

@@ -25,7 +25,7 @@ def _apply_actions_op(
     deterministic: bool,
     validate: bool,
 ) -> None:
-    ws = _native.workspace(_C.apply_actions_workspace_bytes(rows.numel(), table.shape[0], deterministic), table)
+    ws = _native.workspace(table, _C.apply_actions_workspace_bytes, rows.numel(), table.shape[0], deterministic)
     _C.apply_actions(
         capsule(table), capsule(rows), capsule(action_idx), capsule(actions), capsule(action_offsets),
         capsule(segment_of_row), _native.optional_capsule(row_scale), _native.optional_capsule(ws), scale, reduce,

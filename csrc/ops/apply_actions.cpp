@@ -49,7 +49,7 @@ void py_apply_actions(py::handle table, py::handle rows, py::handle action_idx, 
   if (reduce != "mean" && reduce != "sum") value_error("reduce must be 'mean' or 'sum', got '", reduce, "'");
   void* strm = reinterpret_cast<void*>(stream);
   const CheckScratch cs = scratch_from_workspace(W, has_ws, T, strm);
-  require_workspace(W, has_ws, T, apply_actions_workspace_bytes(m, n_rows, deterministic));
+  require_workspace(W, has_ws, T, [&] { return apply_actions_workspace_bytes(m, n_rows, deterministic); });
 
   if (check || !T.is_cuda()) {
     check_offsets(AO, A.size(0), "actions.shape[0]", cs);

@@ -33,11 +33,14 @@ void dispatch(const TensorArg& like, Cpu&& cpu, Cuda&& cuda) {
   }
 }
 
-// A workspace must hold `need` bytes when the op runs on CUDA.
-inline void require_workspace(const TensorArg& ws, bool present, const TensorArg& like, int64_t need) {
+// A workspace must hold `need()` bytes when the op runs on CUDA. `need` is only called
+// for CUDA tensors: some sizes come from CUB, which would create a CUDA context.
+template <class Need>
+void require_workspace(const TensorArg& ws, bool present, const TensorArg& like, Need&& need) {
   if (!like.is_cuda()) return;
-  if (!present || ws.numel() < need)
-    value_error(ws.name, " must hold at least ", need, " bytes for this CUDA call, got ", present ? ws.numel() : 0);
+  const int64_t bytes = need();
+  if (!present || ws.numel() < bytes)
+    value_error(ws.name, " must hold at least ", bytes, " bytes for this CUDA call, got ", present ? ws.numel() : 0);
 }
 
 }  // namespace fedras

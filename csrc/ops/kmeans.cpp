@@ -55,7 +55,7 @@ void py_segmented_kmeans(py::handle x, py::handle offsets, py::handle k_offsets,
   if (metric != "l2" && metric != "cosine") value_error("metric must be 'l2' or 'cosine', got '", metric, "'");
   void* strm = reinterpret_cast<void*>(stream);
   const CheckScratch cs = scratch_from_workspace(W, has_ws, X, strm);
-  require_workspace(W, has_ws, X, segmented_kmeans_workspace_bytes(n, segments, C.size(0), d));
+  require_workspace(W, has_ws, X, [&] { return segmented_kmeans_workspace_bytes(n, segments, C.size(0), d); });
 
   // On the CPU the structural checks always run (they guard memory); on CUDA the
   // kernels clamp instead and the checks (which synchronise) run when asked.

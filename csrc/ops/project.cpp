@@ -39,7 +39,7 @@ void py_project_directions(py::handle x, py::handle offsets, py::handle directio
   const TensorArg W = borrow_optional(workspace, "workspace", &has_ws);
   void* strm = reinterpret_cast<void*>(stream);
   const CheckScratch cs = scratch_from_workspace(W, has_ws, X, strm);
-  require_workspace(W, has_ws, X, project_directions_workspace_bytes(D.size(0), d));
+  require_workspace(W, has_ws, X, [&] { return project_directions_workspace_bytes(D.size(0), d); });
 
   if (check || !X.is_cuda()) {
     check_offsets(O, n, "x.shape[0]", cs);

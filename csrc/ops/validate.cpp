@@ -9,9 +9,11 @@
 namespace fedras {
 namespace {
 
+#ifndef FEDRAS_WITH_CUDA
 [[noreturn]] void no_cuda(const TensorArg& t) {
   value_error(t.name, " is a CUDA tensor, but this build of fedras_ext has no CUDA kernels");
 }
+#endif
 
 template <class T>
 T read_at(const TensorArg& t, int64_t i, const CheckScratch& cs) {
