@@ -95,6 +95,10 @@ def test_no_entries_is_a_no_op(device):
     fx.apply_actions(got, empty_i64.to(device), empty_i32.to(device), torch.zeros(0, 3, device=device),
                      csr([]).to(device), empty_i32.to(device))
     assert torch.equal(got.cpu(), table)
+    # An empty tensor may come with any strides (here 0, as numpy gives for empty concatenations).
+    odd = torch.zeros(0, 3, device=device).as_strided((0, 3), (0, 0))
+    fx.apply_actions(got, empty_i64.to(device), empty_i32.to(device), odd, csr([]).to(device), empty_i32.to(device))
+    assert torch.equal(got.cpu(), table)
 
 
 @pytest.mark.parametrize(

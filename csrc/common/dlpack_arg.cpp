@@ -71,9 +71,10 @@ const TensorArg& TensorArg::same_device_as(const TensorArg& other) const {
 
 static bool is_contiguous(const DLTensor& t) {
   if (t.strides == nullptr) return true;
+  for (int i = 0; i < t.ndim; ++i)
+    if (t.shape[i] == 0) return true;  // empty: any strides describe no memory
   int64_t expected = 1;
   for (int i = t.ndim - 1; i >= 0; --i) {
-    if (t.shape[i] == 0) return true;  // empty: any strides describe no memory
     if (t.shape[i] != 1 && t.strides[i] != expected) return false;
     expected *= t.shape[i];
   }

@@ -101,7 +101,7 @@ class Simulation:
     def _rows_bytes(self, rows: np.ndarray) -> int:
         """Encoded size of a message carrying those rows in float32 (full downlink)."""
         msg = Message(f"{self.cfg.method}/sync", 0, 0, {
-            "rows": RowSet(rows, self.n_items), "values": F32(np.zeros((len(rows), self.cfg.dim), np.float32)),
+            "rows": RowSet(rows, self.n_items), "new_rows": F32(np.zeros((len(rows), self.cfg.dim), np.float32)),
             **{"shared." + k: F32(v) for k, v in self._shared_np().items()}})
         return encoded_size(msg)
 

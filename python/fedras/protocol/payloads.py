@@ -4,7 +4,7 @@ the shared weights (NCF) in float32.
 
 Uplink ``<method>/up``: ``rows`` RowSet, the method's fields, ``n`` I64 sample count,
 ``shared.<name>`` F32 deltas. Broadcast ``<method>/down``: ``rows`` RowSet, either the
-method's fields (compressed downlink) or ``values`` F32 new rows (full), and
+method's fields (compressed downlink) or ``new_rows`` F32 new rows (full), and
 ``shared.<name>`` F32 new global weights.
 """
 from __future__ import annotations
@@ -19,7 +19,6 @@ from ..codec import F32, I64, SERVER_ID, Field, Message, RowSet
 from ..compression.base import InvalidPayload
 
 SHARED_PREFIX = "shared."
-RESERVED = ("rows", "n", "values")
 
 
 @dataclass
@@ -36,7 +35,7 @@ class Uplink:
 def uplink_message(method: str, round_: int, client: int, rows: np.ndarray, fields: Mapping[str, Field],
                    n_samples: int, shared: Mapping[str, np.ndarray], n_items: int) -> Message:
     out: Dict[str, Field] = {"rows": RowSet(rows, n_items), **fields, "n": I64(np.int64(n_samples))}
-    out.update({SHARED_PREFIX + k: F32(np.ascontiguousarray(v, dtype=np.float32)) for k, v in shared.items()})
+    out.update({SHARED_PREFIX + k: F32(np.array(v, dtype=np.float32, order="C")) for k, v in shared.items()})
     return Message(f"{method}/up", round_, client, out)
 
 
@@ -87,7 +86,7 @@ def parse_uplink(msg: Message, method: str, round_: int, n_items: int,
 def broadcast_message(method: str, round_: int, rows: np.ndarray, fields: Mapping[str, Field],
                       shared: Mapping[str, np.ndarray], n_items: int) -> Message:
     out: Dict[str, Field] = {"rows": RowSet(rows, n_items), **fields}
-    out.update({SHARED_PREFIX + k: F32(np.ascontiguousarray(v, dtype=np.float32)) for k, v in shared.items()})
+    out.update({SHARED_PREFIX + k: F32(np.array(v, dtype=np.float32, order="C")) for k, v in shared.items()})
     return Message(f"{method}/down", round_, SERVER_ID, out)
 
 

@@ -102,7 +102,7 @@ class Server:
                       for k, v in self.shared.items()}
         if not self.compressed_downlink:
             values = self.table[agg.rows] + self.server_lr * agg.update[agg.rows]
-            return broadcast_message(self.method, round_, agg.rows.cpu().numpy(), {"values": F32(values.cpu().numpy())},
+            return broadcast_message(self.method, round_, agg.rows.cpu().numpy(), {"new_rows": F32(values.cpu().numpy())},
                                      new_shared, self.n_items)
         update = agg.update
         rows = agg.rows
@@ -133,7 +133,7 @@ def apply_broadcast(method: str, compressor: Compressor, ops, table: torch.Tenso
     shapes = {k: tuple(v.shape) for k, v in shared.items()}
     rows, fields, new_shared = parse_broadcast(decode(wire), method, table.shape[0], shapes)
     dev = table.device
-    values = fields.get("values")
+    values = fields.get("new_rows")
     if isinstance(values, F32):
         if values.array.shape != (rows.numel(), table.shape[1]):
             raise InvalidPayload(f"broadcast values must be [{rows.numel()}, {table.shape[1]}]")
