@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 
-import fedras_ext
-
 NATIVE_MIN_BITS = 1 << 15  # payloads of at least this many bits (4 KiB) use fedras_ext
 _BIT_VALUES = (1 << np.arange(16)).astype(np.int32)
 
@@ -25,6 +23,8 @@ def packed_nbytes(count: int, bits: int) -> int:
 def pack(idx: np.ndarray, bits: int) -> np.ndarray:
     """int32 ``[n]`` in ``[0, 2**bits)`` -> uint8 ``[ceil(n * bits / 8)]``. The caller checks the range."""
     if idx.size * bits >= NATIVE_MIN_BITS:
+        import fedras_ext  # imported on first use: it loads torch
+
         return np.asarray(fedras_ext.pack_indices(np.ascontiguousarray(idx), bits))
     return np.packbits((idx[:, None] & _BIT_VALUES[:bits]) != 0, bitorder="little")
 
@@ -32,6 +32,8 @@ def pack(idx: np.ndarray, bits: int) -> np.ndarray:
 def unpack(packed: np.ndarray, bits: int, count: int) -> np.ndarray:
     """uint8 ``[ceil(count * bits / 8)]`` -> int32 ``[count]`` (a new array)."""
     if count * bits >= NATIVE_MIN_BITS:
+        import fedras_ext
+
         return np.asarray(fedras_ext.unpack_indices(packed, bits, count))
     bit_matrix = np.unpackbits(packed, count=count * bits, bitorder="little").reshape(count, bits)
     return bit_matrix @ _BIT_VALUES[:bits]
