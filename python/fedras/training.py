@@ -1,13 +1,19 @@
 """Local training of a batch of clients, each on its own copy of the parameters.
 
-One function serves both engines: the batched engine calls it on buckets of clients
-padded to a common length, the loop engine on one client at a time (C = 1, no
-padding). Clients never interact inside it: the summed loss separates by client, so
-one backward pass gives every client its own gradients.
+``local_train`` is the general form (any model, autograd): the loop engine calls it
+one client at a time (C = 1, no padding), the batched engine on buckets of clients
+padded to a common length (NCF). Clients never interact inside it: the summed loss
+separates by client, so one backward pass gives every client its own gradients.
 
-The step rule (this project's choice, documented in the README): each local epoch is
-one full-batch SGD step on the client's samples (its positives plus freshly sampled
-negatives). Item rows and shared weights... see ``local_train``.
+``train_mf_flat`` is the same step rule for MF written out by hand on the flat CSR
+rows of a whole round, with no padding: the batched engine's fast path, checked
+against ``local_train`` by the engine tests.
+
+The step rule (this project's choice): each local epoch is one full-batch SGD step on
+the client's samples (its positives plus freshly sampled negatives). Item rows step by
+``lr`` times the gradient of the summed loss, so a row's update does not shrink with
+the client's number of samples; the user embedding and shared weights, which every
+sample touches, step by ``user_lr`` / ``lr`` times the mean gradient.
 """
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ from typing import Dict, Optional
 import torch
 import torch.nn.functional as F
 
+from . import csr
 from .models import Shared
 
 
@@ -106,7 +113,7 @@ def local_train(model, batch: LocalBatch, *, lr: float, user_lr: float, loss: st
         coeff = None
         item_param = batch.w.clone().requires_grad_(True)
     n_neg = batch.neg.shape[-1]
-    terms = batch.pos_mask.sum(1) * (n_neg if loss == "bpr" and n_neg > 0 else 1 + n_neg)
+    terms = loss_terms(batch.pos_mask.sum(1), n_neg, loss)
     per_sample = (1.0 / terms.clamp(min=1).to(batch.u.dtype))
     last = torch.zeros(batch.u.shape[0])
     for epoch in range(batch.neg.shape[0]):
@@ -130,3 +137,61 @@ def local_train(model, batch: LocalBatch, *, lr: float, user_lr: float, loss: st
             lowrank = None
         shared_delta: Dict[str, torch.Tensor] = {k: model_shared[k].detach() - batch.shared[k] for k in batch.shared}
     return LocalResult(u.detach(), delta.detach(), lowrank, shared_delta, terms, last)
+
+
+def loss_terms(pos_counts: torch.Tensor, n_neg: int, loss: str) -> torch.Tensor:
+    """int64 ``[C]``: loss terms per client and epoch (samples for BCE, pairs for BPR)."""
+    return pos_counts * (n_neg if loss == "bpr" and n_neg > 0 else 1 + n_neg)
+
+
+def train_mf_flat(plan, table: torch.Tensor, users: torch.Tensor, *, lr: float, user_lr: float, loss: str = "bce",
+                  basis: Optional[torch.Tensor] = None):
+    """MF local training of every client of a round at once, on flat CSR rows.
+
+    ``plan``: a :class:`fedras.rounds.RoundPlan`; ``table`` float32 ``[n_items, d]`` the
+    clients' copy of the item table; ``users`` float32 ``[n_users, d]``; ``basis``: CoLR's
+    ``[r, d]`` (item rows are then ``w + A @ B`` and only ``A`` is trained).
+
+    Returns ``(u [C, d], delta [M, d], n_samples [C], loss [C])`` with ``delta`` the update
+    of each touched row in the plan's order.
+    """
+    n_clients = plan.n_clients
+    w0 = torch.index_select(table, 0, plan.rows)
+    u = torch.index_select(users, 0, plan.clients)
+    owner_pos = csr.segment_of(plan.pos_ptr)
+    base = plan.row_ptr[:-1][owner_pos]
+    pos_rows = base + plan.pos_local
+    n_pos, n_neg = pos_rows.numel(), plan.neg_local.shape[-1]
+    owner = torch.cat([owner_pos, owner_pos.repeat_interleave(n_neg)])
+    terms = loss_terms(plan.pos_ptr.diff(), n_neg, loss)
+    per_sample = 1.0 / terms.clamp(min=1).to(u.dtype)
+    coeff = w0.new_zeros(w0.shape[0], basis.shape[0]) if basis is not None else None
+    w = w0.clone()
+    last = u.new_zeros(n_clients)
+    for epoch in range(plan.neg_local.shape[0]):
+        rows = torch.cat([pos_rows, (base[:, None] + plan.neg_local[epoch]).reshape(-1)])
+        ue, we = torch.index_select(u, 0, owner), torch.index_select(w, 0, rows)
+        s = (ue * we).sum(1)
+        s_pos, s_neg = s[:n_pos], s[n_pos:].view(n_pos, n_neg)
+        if loss == "bpr" and n_neg > 0:
+            diff = s_neg - s_pos[:, None]
+            pair = torch.sigmoid(diff)                      # d softplus(diff) / d diff
+            g = torch.cat([-pair.sum(1), pair.reshape(-1)])
+            per_term = F.softplus(diff).sum(1)
+            term_owner = owner_pos
+        else:
+            g = torch.sigmoid(s)
+            g[:n_pos] -= 1.0                                # d BCE / d s = sigmoid(s) - y
+            per_term = torch.cat([F.softplus(-s_pos), F.softplus(s_neg).reshape(-1)])
+            term_owner = owner
+        last = u.new_zeros(n_clients).index_add_(0, term_owner, per_term) * per_sample
+        # ue and we are not needed after this: scale them in place (saves two large buffers).
+        grad_w = torch.zeros_like(w).index_add_(0, rows, ue.mul_(g[:, None]))
+        grad_u = torch.zeros_like(u).index_add_(0, owner, we.mul_(g[:, None]))
+        u -= user_lr * per_sample[:, None] * grad_u
+        if basis is not None:
+            coeff -= lr * (grad_w @ basis.T)
+            w = w0 + coeff @ basis
+        else:
+            w -= lr * grad_w
+    return u, w - w0, terms, last

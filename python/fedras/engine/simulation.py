@@ -34,7 +34,8 @@ from ..protocol.ledger import DownlinkLedger
 from ..protocol.residuals import ResidualStore
 from ..protocol.server import Server, apply_broadcast
 from ..rounds import buckets, padded_batch, plan_round
-from ..training import local_train
+from ..training import local_train, train_mf_flat
+from .memory import keep_freed_memory
 
 
 @dataclass
@@ -52,6 +53,7 @@ class Simulation:
     """A whole federated run described by a :class:`Config`."""
 
     def __init__(self, cfg: Config, interactions=None) -> None:
+        keep_freed_memory()
         self.cfg = cfg
         self.device = torch.device(cfg.device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
@@ -137,6 +139,10 @@ class Simulation:
     def _train(self, plan, basis) -> Trained:
         cfg = self.cfg
         n = plan.n_clients
+        if cfg.engine != "loop" and cfg.model == "mf":
+            u, delta, n_samples, loss = train_mf_flat(plan, self.client_table, self.users, lr=cfg.lr, user_lr=cfg.user_lr,
+                                                      loss=cfg.loss, basis=basis)
+            return Trained(u, Updates(plan.clients, plan.row_ptr, plan.rows, delta), {}, n_samples, loss)
         if cfg.engine == "loop":
             groups = [torch.tensor([i], device=self.device) for i in range(n)]
         else:
