@@ -2,51 +2,98 @@
 // the entries by table row, then one pass per touched row that reduces its entries
 // in their original order. No atomics, so the result is deterministic for any
 // thread count (the `deterministic` flag changes nothing on the CPU).
+//
+// The sort writes each entry's action row (and scale) straight into sorted order, so
+// the reduction streams through them instead of chasing entry indices at random.
 #include <algorithm>
 #include <cstddef>
 #include <vector>
 
 #include "common/parallel.h"
+#include "cpu/simd.h"
 #include "ops/apply_actions.h"
 
 namespace fedras {
+namespace {
+
+// acc[j] = sum over the run's entries, in order, of (scale *) action[j]: float, as the
+// index_add_ reference accumulates. Each acc[j] is its own sequential sum, so the
+// vectorised loop over j gives the same bits on every ISA and on the GPU.
+FEDRAS_MULTIVERSION
+void reduce_row(const float* actions, const int64_t* action_of, const float* scale_of, int64_t count, int64_t d,
+                float* acc) {
+  for (int64_t j = 0; j < d; ++j) acc[j] = 0.0f;
+  for (int64_t p = 0; p < count; ++p) {
+    const float* act = actions + action_of[p] * d;
+    if (scale_of != nullptr) {
+      const float w = scale_of[p];
+      for (int64_t j = 0; j < d; ++j) acc[j] += act[j] * w;
+    } else {
+      for (int64_t j = 0; j < d; ++j) acc[j] += act[j];
+    }
+  }
+}
+
+}  // namespace
 
 void apply_actions_cpu(const ApplyActionsArgs& a) {
   const int threads = resolve_threads(a.num_threads);
   const int64_t n_rows = a.n_table_rows, d = a.dim, m = a.n_entries;
   if (m == 0) return;
 
+  // Stable counting sort by row. Each thread counts and then places one contiguous
+  // range of entries; within a row, range t's entries follow range t-1's, so the
+  // order (and the result) is the same for any number of threads.
+  const int sorters = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, m / std::max<int64_t>(n_rows, 4096))));
+  std::vector<int64_t> counts(static_cast<size_t>(sorters) * (n_rows + 1), 0);
   std::vector<int64_t> row_ptr(static_cast<size_t>(n_rows + 1), 0);
-  for (int64_t e = 0; e < m; ++e) row_ptr[a.rows[e] + 1] += 1;
-  for (int64_t r = 0; r < n_rows; ++r) row_ptr[r + 1] += row_ptr[r];
-  std::vector<int64_t> order(static_cast<size_t>(m));
+  std::vector<int64_t> action_of(static_cast<size_t>(m));
+  std::vector<float> scale_of(a.row_scale != nullptr ? static_cast<size_t>(m) : 0);
+#pragma omp parallel num_threads(sorters) if (sorters > 1)
   {
-    std::vector<int64_t> cursor(row_ptr.begin(), row_ptr.end() - 1);
-    for (int64_t e = 0; e < m; ++e) order[cursor[a.rows[e]]++] = e;
+#ifdef FEDRAS_WITH_OPENMP
+    const int t = omp_get_thread_num();
+#else
+    const int t = 0;
+#endif
+    const int64_t e0 = m * t / sorters, e1 = m * (t + 1) / sorters;
+    int64_t* cnt = counts.data() + static_cast<int64_t>(t) * (n_rows + 1);
+    for (int64_t e = e0; e < e1; ++e) cnt[a.rows[e]] += 1;
+#pragma omp barrier
+#pragma omp single
+    {
+      int64_t run = 0;
+      for (int64_t r = 0; r < n_rows; ++r) {
+        row_ptr[r] = run;
+        for (int u = 0; u < sorters; ++u) {
+          int64_t* c = counts.data() + static_cast<int64_t>(u) * (n_rows + 1) + r;
+          const int64_t here = *c;
+          *c = run;  // becomes range u's cursor in row r
+          run += here;
+        }
+      }
+      row_ptr[n_rows] = run;
+    }
+    for (int64_t e = e0; e < e1; ++e) {
+      const int64_t p = cnt[a.rows[e]]++;
+      action_of[p] = a.action_offsets[a.segment_of_row[e]] + a.action_idx[e];
+      if (a.row_scale != nullptr) scale_of[p] = a.row_scale[e];
+    }
   }
 
   const float scale = a.scale;
 #pragma omp parallel num_threads(threads) if (threads > 1 && m > 4096)
   {
-    std::vector<double> acc(static_cast<size_t>(d));
+    std::vector<float> acc(static_cast<size_t>(d));
 #pragma omp for schedule(dynamic, 64)
     for (int64_t r = 0; r < n_rows; ++r) {
       const int64_t p0 = row_ptr[r], p1 = row_ptr[r + 1];
       if (p0 == p1) continue;
-      std::fill(acc.begin(), acc.end(), 0.0);
-      for (int64_t p = p0; p < p1; ++p) {
-        const int64_t e = order[p];
-        const float* act = a.actions + (a.action_offsets[a.segment_of_row[e]] + a.action_idx[e]) * d;
-        if (a.row_scale != nullptr) {
-          const float w = a.row_scale[e];
-          for (int64_t j = 0; j < d; ++j) acc[j] += static_cast<double>(act[j] * w);
-        } else {
-          for (int64_t j = 0; j < d; ++j) acc[j] += act[j];
-        }
-      }
-      const double denom = a.mean ? static_cast<double>(p1 - p0) : 1.0;
+      reduce_row(a.actions, action_of.data() + p0, a.row_scale != nullptr ? scale_of.data() + p0 : nullptr, p1 - p0,
+                 d, acc.data());
+      const float denom = a.mean ? static_cast<float>(p1 - p0) : 1.0f;
       float* out = a.table + r * d;
-      for (int64_t j = 0; j < d; ++j) out[j] += scale * static_cast<float>(acc[j] / denom);
+      for (int64_t j = 0; j < d; ++j) out[j] += scale * (acc[j] / denom);
     }
   }
 }

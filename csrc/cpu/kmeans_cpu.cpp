@@ -15,6 +15,7 @@
 #include "common/parallel.h"
 #include "common/rng.h"
 #include "common/rowmath.h"
+#include "cpu/simd.h"
 #include "ops/kmeans.h"
 
 namespace fedras {
@@ -22,15 +23,6 @@ namespace {
 
 constexpr int64_t kBlockRows = 2048;
 constexpr int64_t kBigSegmentRows = 4 * kBlockRows;
-constexpr int kTile = 16;  // centroids scored together; the inner loop vectorises over them
-
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-// One binary, two code paths picked at load time: AVX2+FMA where the CPU has it.
-#define FEDRAS_MULTIVERSION __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define FEDRAS_MULTIVERSION
-#endif
-#define FEDRAS_INLINE inline __attribute__((always_inline))
 
 template <class F>
 void for_blocks(int64_t n_blocks, bool parallel, int threads, F&& f) {
@@ -40,18 +32,6 @@ void for_blocks(int64_t n_blocks, bool parallel, int threads, F&& f) {
   }
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int64_t b = 0; b < n_blocks; ++b) f(b);
-}
-
-// Explicit 8-wide vectors (GCC/Clang vector extensions): two SSE registers on the
-// baseline ISA, one AVX register in the x86-64-v3 clone. Each lane is an
-// independent accumulator with a fixed order, so every ISA gives the same bits.
-typedef float v8f __attribute__((vector_size(32)));
-typedef double v4d __attribute__((vector_size(32)));
-
-FEDRAS_INLINE v8f load8(const float* p) {
-  v8f v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
 }
 
 // sum_j f(j) over d with 8 fixed partial sums (lane t takes j = t mod 8), in the
@@ -92,8 +72,6 @@ FEDRAS_INLINE double assigned_distance(const float* x, const float* c, int64_t d
 
 // Best centroid for R consecutive rows: argmin over c of cn[c] - 2 x.c, with
 // cn = ||c||^2 (l2) or 0 (cosine, i.e. argmax x.c). Ties go to the lowest index.
-// R rows share every load of the transposed centroids, and R x 2 independent
-// vector accumulators hide the add latency.
 template <int R>
 FEDRAS_INLINE void best_centroids(const float* x, const float* ct, const float* cn, int64_t d, int kpad, int* best) {
   float best_score[R];
@@ -103,15 +81,7 @@ FEDRAS_INLINE void best_centroids(const float* x, const float* ct, const float* 
   }
   for (int c0 = 0; c0 < kpad; c0 += kTile) {
     v8f acc[R][2];
-    for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = v8f{};
-    for (int64_t j = 0; j < d; ++j) {
-      const v8f lo = load8(ct + j * kpad + c0), hi = load8(ct + j * kpad + c0 + 8);
-      for (int r = 0; r < R; ++r) {
-        const float xj = x[r * d + j];
-        acc[r][0] += xj * lo;
-        acc[r][1] += xj * hi;
-      }
-    }
+    tile_dots<R>(x, ct, d, kpad, c0, acc);
     for (int r = 0; r < R; ++r)
       for (int t = 0; t < kTile; ++t) {
         const float score = cn[c0 + t] - 2.0f * acc[r][t / 8][t % 8];
@@ -200,7 +170,7 @@ class SegmentSolver {
 };
 
 void SegmentSolver::prepare_centroids(const float* C, int64_t k, int64_t d) {
-  kpad_ = static_cast<int>((k + kTile - 1) / kTile * kTile);
+  kpad_ = padded_columns(k);
   ct_.assign(static_cast<size_t>(d * kpad_), 0.0f);
   cn_.assign(static_cast<size_t>(kpad_), std::numeric_limits<float>::infinity());
   for (int64_t c = 0; c < k; ++c) {

@@ -13,7 +13,7 @@
 //      so the entries of a row keep their original order, as in the CPU counting sort;
 //   3. one warp per sorted position; only the warp at the start of a run of equal
 //      (valid) keys works: it finds the run's end with ballots, then lanes take the
-//      dimensions and add the run's terms in double in sorted (= original) order and
+//      dimensions and add the run's terms in float in sorted (= original) order and
 //      write table[r, j] += scale * float(acc / denom) with the _rn intrinsics (no
 //      FMA contraction, as the CPU build). No atomics.
 // Non-deterministic path:
@@ -88,19 +88,18 @@ __global__ void __launch_bounds__(kThreads) reduce_runs_kernel(const ApplyAction
       }
       q += 32;
     }
-    const double denom = a.mean ? static_cast<double>(q - p) : 1.0;
+    const float denom = a.mean ? static_cast<float>(q - p) : 1.0f;
     float* out = a.table + key * d;
     for (int64_t j = lane; j < d; j += 32) {
-      double acc = 0.0;
+      float acc = 0.0f;
       for (int64_t pp = p; pp < q; ++pp) {
         const int64_t e = vals[pp];
         int64_t row = 0, arow = 0;
         if (e >= m || !resolve_entry(a, e, &row, &arow)) continue;  // cannot happen: key was valid
         const float v = a.actions[arow * d + j];
-        acc = __dadd_rn(acc, a.row_scale != nullptr ? static_cast<double>(__fmul_rn(v, a.row_scale[e]))
-                                                    : static_cast<double>(v));
+        acc = __fadd_rn(acc, a.row_scale != nullptr ? __fmul_rn(v, a.row_scale[e]) : v);
       }
-      out[j] = __fadd_rn(out[j], __fmul_rn(a.scale, __double2float_rn(__ddiv_rn(acc, denom))));
+      out[j] = __fadd_rn(out[j], __fmul_rn(a.scale, __fdiv_rn(acc, denom)));
     }
   }
 }
