@@ -47,9 +47,11 @@ def test_compare_writes_table_and_plot(tmp_path):
     ["compare", "--methods", "fedavg,bogus"],
     ["train", "--dataset", "/no/such/file.csv", "--rounds", "1"],
 ])
-def test_bad_arguments_exit_2_with_one_line(argv):
+def test_bad_arguments_exit_2_with_one_line(argv, tmp_path):
+    # cwd outside the checkout: `python -m` puts cwd first on sys.path, where the source
+    # tree's fedras_ext (without the compiled _C) would shadow the installed one.
     proc = subprocess.run([sys.executable, "-m", "fedras.cli", *argv], capture_output=True, text=True,
-                          env={**os.environ, "FEDRAS_CACHE": "/nonexistent"})
+                          cwd=tmp_path, env={**os.environ, "FEDRAS_CACHE": "/nonexistent"})
     assert proc.returncode == 2, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "error" in lines[0], proc.stderr
