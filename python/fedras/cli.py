@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import typing
 from typing import Any, Dict, List, Optional, Sequence
@@ -23,6 +24,7 @@ CHOICES = {
     "engine": ("batched", "loop"),
     "ops": ("native", "reference"),
     "preset": ("paper",),
+    "nonfinite": ("reject", "zero"),
     "device": None,
 }
 HELP = {
@@ -97,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="run one federated training and report accuracy and traffic")
     _add_config_flags(train)
     train.add_argument("--tier-shares", help="comma-separated shares of the LOW,MEDIUM,HIGH tiers, e.g. 4,10,3")
+    train.add_argument("--resume", metavar="DIR",
+                       help="continue the run whose checkpoint is in DIR (flags may only change rounds, out, "
+                            "progress and checkpoint-every)")
     cmp_ = sub.add_parser("compare", help="run several methods on the same data, model, rounds and seeds")
     cmp_.add_argument("--methods", default=DEFAULT_COMPARE,
                       help=f"comma-separated, from: {', '.join(VARIANTS)} (default: {DEFAULT_COMPARE})")
@@ -123,11 +128,11 @@ def _config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Config
     raise AssertionError("unreachable")
 
 
-def cmd_train(cfg: Config) -> Dict[str, Any]:
+def cmd_train(cfg: Config, resume: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     from .engine import run
     from .report import summary_lines, write_run
 
-    result = run(cfg)
+    result = run(cfg, resume=resume)
     write_run(result, cfg.out)
     print("\n".join(summary_lines(result)))
     print(f"  wrote {cfg.out}/result.json, result.md, result.png")
@@ -135,8 +140,6 @@ def cmd_train(cfg: Config) -> Dict[str, Any]:
 
 
 def cmd_compare(cfg: Config, methods: List[str]) -> List[Dict[str, Any]]:
-    import os
-
     from .engine import run
     from .report import write_compare, write_run
 
@@ -157,12 +160,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     sub = parser._subparsers._group_actions[0].choices[args.command]  # type: ignore[union-attr]
-    cfg = _config(args, sub)
     from .data import DataError
+    from .engine.checkpoint import FILENAME, CheckpointError, check_compatible, load
+
+    resume = None
+    if getattr(args, "resume", None):
+        try:
+            resume = load(os.path.join(args.resume, FILENAME))
+            given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if hasattr(args, f.name)}
+            cfg = Config.from_dict({**resume["config"], "out": args.resume, **given})
+            check_compatible(resume["config"], cfg)
+        except (CheckpointError, ValueError) as exc:
+            sub.error(str(exc))
+    else:
+        cfg = _config(args, sub)
 
     try:
         if args.command == "train":
-            cmd_train(cfg)
+            cmd_train(cfg, resume)
         else:
             methods = [m.strip() for m in args.methods.split(",") if m.strip()]
             unknown = [m for m in methods if m not in VARIANTS]

@@ -78,6 +78,12 @@ class Config:
     tiers: Tuple[TierConfig, ...] = DEFAULT_TIERS
     deadline_s: float = 2.0            # per-round deadline tau driving the adaptive K
     target_hr: Optional[float] = None  # report simulated time to reach this HR@10
+    # ---- untrusted payloads and faults
+    clip_norm: float = 0.0             # clip entry updates at this x the round's median norm (0: off)
+    nonfinite: str = "reject"          # reject | zero: payloads with NaN/Inf
+    max_rows_per_client: int = 0       # reject payloads touching more rows (0: no cap)
+    drop_rate: float = 0.0             # share of selected clients that go offline mid-round
+    corrupt_rate: float = 0.0          # share of selected clients whose payload is corrupted
     # ---- evaluation
     eval_negatives: int = 99           # 0 = full ranking over all unseen items
     eval_every: int = 1
@@ -110,6 +116,12 @@ class Config:
             problems.append(f"engine must be batched or loop, got {self.engine!r}")
         if self.ops not in ("native", "reference"):
             problems.append(f"ops must be native or reference, got {self.ops!r}")
+        if self.nonfinite not in ("reject", "zero"):
+            problems.append(f"nonfinite must be reject or zero, got {self.nonfinite!r}")
+        if self.clip_norm < 0 or self.max_rows_per_client < 0:
+            problems.append("clip_norm and max_rows_per_client must be >= 0")
+        if not (0.0 <= self.drop_rate <= 1.0 and 0.0 <= self.corrupt_rate <= 1.0 and self.drop_rate + self.corrupt_rate <= 1.0):
+            problems.append("drop_rate and corrupt_rate must lie in [0, 1] and sum to at most 1")
         if self.quant_bits not in (1, 8):
             problems.append(f"quant_bits must be 1 or 8, got {self.quant_bits}")
         if self.preset not in (None, "paper"):

@@ -2,10 +2,12 @@
 ``fedras train`` writes as ``result.json``."""
 from __future__ import annotations
 
+import os
 import time
 from typing import Any, Dict, Optional
 
 from ..config import Config
+from . import checkpoint
 from .simulation import Simulation
 
 
@@ -43,19 +45,34 @@ def summarize(cfg: Config, sim: Simulation, wall: float) -> Dict[str, Any]:
     }
 
 
-def run(cfg: Config, interactions=None, *, progress: Optional[bool] = None) -> Dict[str, Any]:
-    """Run ``cfg`` for ``cfg.rounds`` rounds and return its result (see ``summarize``)."""
+def run(cfg: Config, interactions=None, *, progress: Optional[bool] = None,
+        resume: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Run ``cfg`` for ``cfg.rounds`` rounds and return its result (see ``summarize``).
+
+    With ``cfg.checkpoint_every = N`` the state is saved to ``cfg.out/checkpoint.pt``
+    every N rounds and at the end; ``resume`` (a loaded checkpoint state, see
+    :mod:`.checkpoint`) continues a run from where it stopped.
+    """
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
     sim = Simulation(cfg, interactions)
+    if resume is not None:
+        checkpoint.check_compatible(resume["config"], cfg)
+        sim.load_state_dict(resume)
     show = cfg.progress if progress is None else progress
-    bar = tqdm(total=cfg.rounds, desc=f"{cfg.method}", unit="round", disable=not show, leave=False)
+    bar = tqdm(total=cfg.rounds, initial=sim.round, desc=f"{cfg.method}", unit="round", disable=not show,
+               leave=False)
+    path = os.path.join(cfg.out, checkpoint.FILENAME)
+    if cfg.checkpoint_every:
+        os.makedirs(cfg.out, exist_ok=True)
     while sim.round < cfg.rounds:
         row = sim.run_round()
         bar.update(1)
         if "hr10" in row:
             bar.set_postfix(hr10=f"{row['hr10']:.3f}", up=f"{row['bytes_up'] / 1e6:.2f}MB")
+        if cfg.checkpoint_every and (sim.round % cfg.checkpoint_every == 0 or sim.round == cfg.rounds):
+            checkpoint.save(sim.state_dict(), path)
     bar.close()
     return summarize(cfg, sim, time.perf_counter() - start)
 

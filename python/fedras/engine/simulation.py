@@ -32,9 +32,11 @@ from ..models import make_model
 from ..protocol.client import client_uplinks
 from ..protocol.ledger import DownlinkLedger
 from ..protocol.residuals import ResidualStore
+from ..protocol.policy import Policy
 from ..protocol.server import Server, apply_broadcast
 from ..rounds import buckets, padded_batch, plan_round
 from ..training import local_train, train_mf_flat
+from .faults import inject
 from .memory import keep_freed_memory
 
 
@@ -77,7 +79,8 @@ class Simulation:
         self.server = Server(method=cfg.method, compressor=self.compressor, ops=self.ops, table=table.clone(),
                              shared={k: v.clone() for k, v in shared.items()}, server_lr=cfg.server_lr,
                              compressed_downlink=cfg.compressed_downlink, error_feedback=cfg.server_ef,
-                             k_global=cfg.k_global)
+                             k_global=cfg.k_global,
+                             policy=Policy(cfg.clip_norm, cfg.nonfinite, cfg.max_rows_per_client))
         # The clients' copy of the shared state, kept in sync only through broadcasts.
         self.client_table, self.client_shared = table, shared
         self.residuals = (ResidualStore(self.n_items, cfg.dim, self.device)
@@ -215,11 +218,18 @@ class Simulation:
         k = torch.minimum(k, torch.as_tensor(rows_per_client).clamp(min=1))
         ctx = Context(rng.derive_seed(cfg.seed, round_, "uplink"), self.ops, k.to(self.device), basis)
         wires = self._uplinks(trained, ctx, round_)
-        up_bytes = np.array([len(w) for _, w in wires], dtype=np.int64)
+        offline = np.zeros(len(wires), dtype=bool)
+        corrupted = 0
+        if cfg.drop_rate or cfg.corrupt_rate:
+            sent, offline, corrupted = inject(wires, round_, cfg.seed, cfg.drop_rate, cfg.corrupt_rate)
+        else:
+            sent = wires
+        up_bytes = np.zeros(len(wires), dtype=np.int64)
+        up_bytes[~offline] = [len(w) for _, w in sent]
         timing["compress"] = time.perf_counter() - t1
 
         t2 = time.perf_counter()
-        inbox, batch = self.server.receive(round_, wires, ctx)
+        inbox, batch = self.server.receive(round_, sent, ctx)
         agg = self.server.aggregate(inbox, batch)
         timing["aggregate"] = time.perf_counter() - t2
 
@@ -229,12 +239,14 @@ class Simulation:
         changed = self.server.apply(self.server.table, self.server.shared, wire, down_ctx)
         apply_broadcast(cfg.method, self.compressor, self.ops, self.client_table, self.client_shared, wire,
                         cfg.server_lr, down_ctx)
-        down_bytes = down_bytes + self.ledger.deliver(clients_np, round_, len(wire), changed)
+        # Clients that went offline mid-round miss the broadcast (they catch up later).
+        down_bytes[~offline] += self.ledger.deliver(clients_np[~offline], round_, len(wire), changed)
         timing["downlink"] = time.perf_counter() - t3
 
         flops = tflops + (kmeans_flops(rows_per_client, k.numpy(), cfg.dim, cfg.kmeans_iters)
                           if cfg.method == "fedras" else 0.0)
-        per_client = latency(draws, up_bytes, down_bytes, flops)
+        # The server does not wait for clients that went offline.
+        per_client = latency(draws, up_bytes, down_bytes, flops)[~offline]
         row: Dict[str, Any] = {
             "round": round_,
             "clients": int(plan.n_clients),
@@ -245,6 +257,8 @@ class Simulation:
             "touched_rows": int(plan.rows.numel()),
             "k_mean": float(k.double().mean()) if cfg.method == "fedras" else None,
             "rejected": len(inbox.rejected),
+            "offline": int(offline.sum()),
+            "corrupted": corrupted,
             "sim_seconds": float(per_client.max()) if len(per_client) else 0.0,
             "train_loss": float(trained.loss.mean()),
         }
@@ -257,3 +271,32 @@ class Simulation:
         self.round = round_
         self.history.append(row)
         return row
+
+    # ------------------------------------------------------------------ checkpointing
+    def state_dict(self) -> Dict[str, Any]:
+        """Everything a resumed run needs (see ``engine/checkpoint.py``)."""
+        return {
+            "format": 1,
+            "config": self.cfg.to_dict(),
+            "round": self.round,
+            "server": {"table": self.server.table, "shared": self.server.shared, "residual": self.server.residual},
+            "clients": {"table": self.client_table, "shared": self.client_shared, "users": self.users},
+            "residuals": self.residuals.state() if self.residuals is not None else None,
+            "ledger": self.ledger.state(),
+            "history": self.history,
+        }
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        dev = self.device
+        self.round = int(state["round"])
+        self.server.table = state["server"]["table"].to(dev)
+        self.server.shared = {k: v.to(dev) for k, v in state["server"]["shared"].items()}
+        residual = state["server"]["residual"]
+        self.server.residual = residual.to(dev) if residual is not None else None
+        self.client_table = state["clients"]["table"].to(dev)
+        self.client_shared = {k: v.to(dev) for k, v in state["clients"]["shared"].items()}
+        self.users = state["clients"]["users"].to(dev)
+        if self.residuals is not None and state["residuals"] is not None:
+            self.residuals.load({k: v.to(dev) for k, v in state["residuals"].items()})
+        self.ledger.load(state["ledger"])
+        self.history = list(state["history"])

@@ -57,9 +57,10 @@ class DownlinkLedger:
         return np.full(len(clients), int(size), dtype=np.int64)
 
     def state(self) -> dict:
-        return {"last_sync": self.last_sync.copy(), "sizes": list(self.sizes), "changed": list(self.changed)}
+        return {"last_sync": torch.from_numpy(self.last_sync.copy()), "sizes": list(self.sizes),
+                "changed": [torch.from_numpy(c) for c in self.changed]}
 
     def load(self, state: dict) -> None:
-        self.last_sync = np.asarray(state["last_sync"]).copy()
+        self.last_sync = state["last_sync"].numpy().copy()
         self.sizes = list(state["sizes"])
-        self.changed = list(state["changed"])
+        self.changed = [c.numpy() for c in state["changed"]]

@@ -6,6 +6,7 @@ reported with its reason; the round goes on with the others.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -17,6 +18,9 @@ from ..codec import F32, Message, PayloadError, decode
 from ..compression import Compressor, Context, InvalidPayload, Updates
 from ..compression.base import batch_to
 from .payloads import Uplink, broadcast_message, parse_broadcast, parse_uplink
+from .policy import Policy, clip, clip_vectors, screen, zero_nonfinite_rows
+
+log = logging.getLogger("fedras.server")
 
 
 @dataclass
@@ -40,7 +44,8 @@ class Aggregate:
 
 class Server:
     def __init__(self, *, method: str, compressor: Compressor, ops, table: torch.Tensor, shared: Dict[str, torch.Tensor],
-                 server_lr: float, compressed_downlink: bool, error_feedback: bool, k_global: int) -> None:
+                 server_lr: float, compressed_downlink: bool, error_feedback: bool, k_global: int,
+                 policy: Policy = Policy()) -> None:
         self.method = method
         self.compressor = compressor
         self.ops = ops
@@ -49,6 +54,7 @@ class Server:
         self.server_lr = server_lr
         self.compressed_downlink = compressed_downlink
         self.k_global = k_global
+        self.policy = policy
         self.residual: Optional[torch.Tensor] = torch.zeros_like(table) if compressed_downlink and error_feedback else None
 
     @property
@@ -70,28 +76,39 @@ class Server:
                 up = parse_uplink(decode(wire), self.method, round_, self.n_items, self.shared_shapes)
                 if up.client != client:
                     raise InvalidPayload(f"sender {up.client} does not match the connection's client {client}")
+                reason = screen(up.rows, up.fields, up.shared, self.policy)
+                if reason is not None:
+                    raise InvalidPayload(reason)
                 ups.append(up)
             except (PayloadError, InvalidPayload) as exc:
                 rejected.append((client, f"{type(exc).__name__}: {exc}"))
         batch, errors = self.compressor.join([u.rows for u in ups], [u.fields for u in ups], self.table.shape[1], ctx)
         bad = {i for i, _ in errors}
         rejected += [(ups[i].client, f"InvalidPayload: {why}") for i, why in errors]
+        for client, why in rejected:
+            log.warning("round %d: rejected the payload of client %d: %s", round_, client, why)
         return Inbox([u for i, u in enumerate(ups) if i not in bad], rejected), batch_to(batch, self.table.device)
 
     def aggregate(self, inbox: Inbox, batch) -> Aggregate:
         """Mean of the clients' (decompressed) updates per touched row, one scatter."""
-        acts = self.compressor.actions(batch)
+        acts = clip(self.compressor.actions(batch), batch.ptr, self.policy.clip_norm)
         update = torch.zeros_like(self.table)
         seg = csr.segment_of(batch.ptr).to(torch.int32)
         self.ops.apply_actions(update, batch.rows, acts.action_idx, acts.actions, acts.action_offsets, seg,
                                reduce="mean", row_scale=acts.row_scale, validate=False)
         rows = torch.unique(batch.rows)
+        zeroed = zero_nonfinite_rows(update, rows)
+        if zeroed:
+            log.warning("zeroed %d aggregated rows that were not finite", zeroed)
         shared: Dict[str, torch.Tensor] = {}
         if self.shared and inbox.accepted:
-            weights = torch.tensor([u.n_samples for u in inbox.accepted], dtype=torch.float64)
+            counts = torch.tensor([float(u.n_samples) for u in inbox.accepted], dtype=torch.float64)
+            weights = counts * clip_vectors(counts, self.policy.clip_norm)
             weights = weights / weights.sum().clamp(min=1)
-            for k in self.shared:
-                stacked = torch.from_numpy(np.stack([u.shared[k] for u in inbox.accepted])).double()
+            deltas = {k: torch.from_numpy(np.stack([u.shared[k] for u in inbox.accepted])).double() for k in self.shared}
+            norms = torch.sqrt(sum(v.reshape(v.shape[0], -1).pow(2).sum(1) for v in deltas.values()))
+            weights = weights * clip_vectors(norms, self.policy.clip_norm)
+            for k, stacked in deltas.items():
                 shared[k] = torch.tensordot(weights, stacked, dims=1).float()
         return Aggregate(update, rows, shared, len(inbox.accepted))
 
