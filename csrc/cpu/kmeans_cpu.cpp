@@ -52,11 +52,12 @@ FEDRAS_INLINE Acc lane_sum(int64_t d, Term term) {
 }
 
 // Distance used by k-means++ sampling, in double so that the weights agree with the
-// PyTorch reference to within a few ulps.
-FEDRAS_INLINE double seed_distance(const float* x, const float* c, int64_t d, bool cosine) {
-  if (cosine) return std::max(0.0, 1.0 - lane_sum<double>(d, [&](int64_t j) { return double(x[j]) * double(c[j]); }));
+// PyTorch reference to within a few ulps. Rows and centre come already widened to
+// double (converting once per segment, not once per centre, is what makes this fast).
+FEDRAS_INLINE double seed_distance(const double* x, const double* c, int64_t d, bool cosine) {
+  if (cosine) return std::max(0.0, 1.0 - lane_sum<double>(d, [&](int64_t j) { return x[j] * c[j]; }));
   return lane_sum<double>(d, [&](int64_t j) {
-    const double diff = double(x[j]) - double(c[j]);
+    const double diff = x[j] - c[j];
     return diff * diff;
   });
 }
@@ -82,14 +83,24 @@ FEDRAS_INLINE void best_centroids(const float* x, const float* ct, const float* 
   for (int c0 = 0; c0 < kpad; c0 += kTile) {
     v8f acc[R][2];
     tile_dots<R>(x, ct, d, kpad, c0, acc);
-    for (int r = 0; r < R; ++r)
-      for (int t = 0; t < kTile; ++t) {
-        const float score = cn[c0 + t] - 2.0f * acc[r][t / 8][t % 8];
-        if (score < best_score[r]) {
-          best_score[r] = score;
-          best[r] = c0 + t;
-        }
-      }
+    const v8f cn_lo = load8(cn + c0), cn_hi = load8(cn + c0 + 8);
+    for (int r = 0; r < R; ++r) {
+      const v8f lo = cn_lo - 2.0f * acc[r][0], hi = cn_hi - 2.0f * acc[r][1];
+      // Minimum of the tile, then its first index: the same choice as a sequential scan
+      // with `<` (lowest index on ties), in a handful of vector operations.
+      v8f m = hi < lo ? hi : lo;
+      m = min8(m, __builtin_shuffle(m, v8i{4, 5, 6, 7, 0, 1, 2, 3}));
+      m = min8(m, __builtin_shuffle(m, v8i{2, 3, 0, 1, 6, 7, 4, 5}));
+      m = min8(m, __builtin_shuffle(m, v8i{1, 0, 3, 2, 5, 4, 7, 6}));
+      const float tile_min = m[0];
+      if (!(tile_min < best_score[r])) continue;
+      best_score[r] = tile_min;
+      int t = 0;
+      while (t < 8 && lo[t] != tile_min) ++t;
+      if (t == 8)
+        while (t < 16 && hi[t - 8] != tile_min) ++t;
+      best[r] = c0 + (t < 16 ? t : 0);
+    }
   }
 }
 
@@ -131,7 +142,7 @@ BlockResult assign_block(const float* xs, int64_t r0, int64_t r1, int64_t d, con
 // k-means++ weights of one block after adding centroid c: mind = min(mind, dist(x, c)).
 // Returns the block's total weight, summed in row order.
 FEDRAS_MULTIVERSION
-double seed_block(const float* xs, int64_t r0, int64_t r1, int64_t d, const float* c, bool cosine, bool first,
+double seed_block(const double* xs, int64_t r0, int64_t r1, int64_t d, const double* c, bool cosine, bool first,
                   double* mind) {
   double acc = 0.0;
   for (int64_t r = r0; r < r1; ++r) {
@@ -166,6 +177,7 @@ class SegmentSolver {
   std::vector<double> binertia_;  // [n_blocks]
   std::vector<char> bchanged_;    // [n_blocks]
   std::vector<double> mind_;      // [n] k-means++ weights
+  std::vector<double> xd_;        // [n, d] the rows in double (k-means++)
   std::vector<int64_t> perm_;     // [n] random init
 };
 
@@ -245,15 +257,19 @@ bool SegmentSolver::update(float* C, int64_t k, int64_t d) {
 void SegmentSolver::init_kmeanspp(const KMeansArgs& a, uint64_t stream, const float* xs, int64_t n,
                                   int64_t k, int64_t d, float* C, bool parallel, int threads) {
   mind_.assign(static_cast<size_t>(n), 0.0);
+  xd_.resize(static_cast<size_t>(n * d));
+  std::copy(xs, xs + n * d, xd_.begin());
+  std::vector<double> centre(static_cast<size_t>(d));
   std::vector<double> bsum(static_cast<size_t>(n_blocks_), 0.0);
   int64_t pick = uniform_index(a.seed, stream, 0, n);
   for (int64_t t = 0;; ++t) {
     std::copy(xs + pick * d, xs + (pick + 1) * d, C + t * d);
     if (t + 1 == k) break;
-    const float* c = C + t * d;
+    std::copy(C + t * d, C + (t + 1) * d, centre.begin());
     const bool first = (t == 0);
     for_blocks(n_blocks_, parallel, threads, [&](int64_t b) {
-      bsum[b] = seed_block(xs, b * kBlockRows, std::min(n, (b + 1) * kBlockRows), d, c, cosine_, first, mind_.data());
+      bsum[b] = seed_block(xd_.data(), b * kBlockRows, std::min(n, (b + 1) * kBlockRows), d, centre.data(), cosine_,
+                           first, mind_.data());
     });
     double total = 0.0;
     for (double v : bsum) total += v;

@@ -19,6 +19,7 @@
 namespace fedras {
 
 typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
 
 constexpr int kTile = 16;  // columns (centroids, directions) scored together
 
@@ -44,6 +45,9 @@ FEDRAS_INLINE void tile_dots(const float* x, const float* ct, int64_t d, int kpa
     }
   }
 }
+
+// Lane-wise minimum (a NaN in a loses to b).
+FEDRAS_INLINE v8f min8(v8f a, v8f b) { return b < a ? b : a; }
 
 // Pad count k up to a multiple of kTile.
 inline int padded_columns(int64_t k) { return static_cast<int>((k + kTile - 1) / kTile * kTile); }

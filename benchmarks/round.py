@@ -1,0 +1,113 @@
+"""Per-round time of the simulation, split by phase, batched engine against the loop.
+
+    python benchmarks/round.py [--shapes ml100k,ml1m-synth,scale] [--device cpu|cuda]
+                               [--rounds N] [--loop-rounds N] [--json out.json]
+
+For each shape, each engine runs in its own subprocess (so peak memory is per run):
+a warm-up round, then ``--rounds`` timed rounds; the table shows the median per phase
+(train, compress, aggregate, downlink, eval) and in total, and the process's peak RSS.
+
+Shapes (MF, d=32, fedras k=16, E=2, every client in every round):
+- ``ml100k``: MovieLens-100K, 943 clients;
+- ``ml1m-synth``: synthetic at ML-1M's size (6,040 users, 3,706 items, 1M interactions);
+- ``scale``: synthetic, 100k clients over 1M items (2.5M interactions), k=8.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+SHAPES = {
+    "ml100k": dict(dataset="ml-100k"),
+    "ml1m-synth": dict(dataset="synthetic", synthetic_users=6040, synthetic_items=3706,
+                       synthetic_interactions=1_000_209),
+    "scale": dict(dataset="synthetic", synthetic_users=100_000, synthetic_items=1_000_000,
+                  synthetic_interactions=2_500_000, k=8, k_global=32),
+}
+PHASES = ("train", "compress", "aggregate", "downlink", "eval")
+
+
+def child(shape: str, engine: str, device: str, rounds: int) -> None:
+    """Run inside the subprocess: print one JSON line with the timings."""
+    from fedras.config import Config
+    from fedras.engine import Simulation
+
+    t = time.perf_counter()
+    cfg = Config(**SHAPES[shape], engine=engine, device=device, rounds=rounds + 1, progress=False)
+    sim = Simulation(cfg)
+    setup = time.perf_counter() - t
+    rows = [sim.run_round() for _ in range(rounds + 1)][1:]  # the first round warms up
+    if device == "cuda":
+        import torch
+
+        torch.cuda.synchronize()
+        peak_gpu = torch.cuda.max_memory_allocated() / 2**30
+    else:
+        peak_gpu = None
+    out = {
+        "shape": shape, "engine": engine, "device": device, "rounds": rounds, "setup_s": setup,
+        "clients": rows[0]["clients"], "touched_rows": rows[0]["touched_rows"],
+        "phases": {p: statistics.median(r["timing"][p] for r in rows) for p in PHASES},
+        "round_s": statistics.median(sum(r["timing"][p] for p in PHASES) for r in rows),
+        "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        "peak_gpu_gib": peak_gpu,
+    }
+    print(json.dumps(out))
+
+
+def measure(shape: str, engine: str, device: str, rounds: int, timeout: int):
+    cmd = [sys.executable, __file__, "--child", shape, engine, device, str(rounds)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=os.path.dirname(__file__))
+    except subprocess.TimeoutExpired:
+        return {"shape": shape, "engine": engine, "device": device, "error": f"over {timeout} s"}
+    if proc.returncode != 0:
+        return {"shape": shape, "engine": engine, "device": device, "error": proc.stderr.strip().splitlines()[-1]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        child(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
+        return
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--shapes", default="ml100k,ml1m-synth,scale")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--loop-rounds", type=int, default=1, help="timed rounds of the (slow) loop engine; 0 skips it")
+    p.add_argument("--loop-shapes", default="ml100k", help="shapes the loop engine also runs")
+    p.add_argument("--timeout", type=int, default=1800)
+    p.add_argument("--json")
+    args = p.parse_args()
+    results = []
+    for shape in args.shapes.split(","):
+        results.append(measure(shape, "batched", args.device, args.rounds, args.timeout))
+        if args.loop_rounds and shape in args.loop_shapes.split(","):
+            results.append(measure(shape, "loop", args.device, args.loop_rounds, args.timeout))
+    print(f"{'shape':<11} {'engine':<8} {'dev':<5} {'clients':>7} {'rows':>10} "
+          + " ".join(f"{p:>9}" for p in PHASES) + f" {'round s':>8} {'speedup':>8} {'peak GiB':>8}")
+    batched = {}
+    for r in results:
+        if "error" in r:
+            print(f"{r['shape']:<11} {r['engine']:<8} {r['device']:<5} error: {r['error']}")
+            continue
+        if r["engine"] == "batched":
+            batched[r["shape"]] = r["round_s"]
+        speed = batched.get(r["shape"]) and r["round_s"] / batched[r["shape"]]
+        print(f"{r['shape']:<11} {r['engine']:<8} {r['device']:<5} {r['clients']:>7} {r['touched_rows']:>10} "
+              + " ".join(f"{r['phases'][p]:>9.3f}" for p in PHASES)
+              + f" {r['round_s']:>8.3f} {(f'{speed:.1f}x' if r['engine'] == 'loop' else ''):>8} "
+              + f"{r['peak_rss_gib']:>8.2f}" + (f" (GPU {r['peak_gpu_gib']:.2f})" if r.get("peak_gpu_gib") else ""))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
