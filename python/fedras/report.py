@@ -83,19 +83,33 @@ def plot_runs(results: Sequence[Dict[str, Any]], labels: Sequence[str], path: st
     plt.close(fig)
 
 
+def sim_time_to(result: Dict[str, Any], target: float):
+    """Simulated seconds until test HR@10 first reaches ``target`` (None if never)."""
+    elapsed = 0.0
+    for r in result["rounds"]:
+        elapsed += r["sim_seconds"]
+        if r.get("hr10", -1.0) >= target:
+            return elapsed
+    return None
+
+
 def compare_table(results: Sequence[Dict[str, Any]], labels: Sequence[str]) -> str:
-    """Markdown table of a comparison; reduction is against the fedavg run if present."""
+    """Markdown table of a comparison; reduction is against the fedavg run if present,
+    and so is the target of the time-to-accuracy column (95% of fedavg's best HR@10)."""
     base = next((r for r, lab in zip(results, labels) if r["config"]["method"] == "fedavg"), None)
     base_bytes = base["bytes_total"] if base else None
+    target = 0.95 * base["hr10"] if base and base["hr10"] else None
     lines = [
-        "| method | HR@10 | NDCG@10 | MB up | MB down | reduction vs fedavg | sim. time (s) |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| method | HR@10 | NDCG@10 | MB up | MB down | reduction vs fedavg | sim. time (s) | sim. s to 95% of fedavg HR@10 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for res, label in zip(results, labels):
         red = 1.0 - res["bytes_total"] / base_bytes if base_bytes else res["reduction_vs_fedavg"]
+        reach = sim_time_to(res, target) if target else None
         lines.append(
             f"| {label} | {_fmt(res['hr10'], '.4f')} | {_fmt(res['ndcg10'], '.4f')} | {res['bytes_up'] / MB:.2f} | "
-            f"{res['bytes_down'] / MB:.2f} | {_fmt(100 * red if red is not None else None, '.2f')}% | {res['sim_seconds']:.1f} |"
+            f"{res['bytes_down'] / MB:.2f} | {_fmt(100 * red if red is not None else None, '.2f')}% | "
+            f"{res['sim_seconds']:.1f} | {_fmt(reach, '.1f') if target else 'n/a'} |"
         )
     return "\n".join(lines) + "\n"
 

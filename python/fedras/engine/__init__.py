@@ -7,6 +7,7 @@ import time
 from typing import Any, Dict, Optional
 
 from ..config import Config
+from ..report import sim_time_to
 from . import checkpoint
 from .simulation import Simulation
 
@@ -19,12 +20,8 @@ def summarize(cfg: Config, sim: Simulation, wall: float) -> Dict[str, Any]:
     bytes_up = sum(r["bytes_up"] for r in rows)
     bytes_down = sum(r["bytes_down"] for r in rows)
     dense = sum(r["dense_bytes_up"] + r["dense_bytes_down"] for r in rows)
-    sim_time, elapsed, reached = 0.0, [], None
-    for r in rows:
-        sim_time += r["sim_seconds"]
-        elapsed.append(sim_time)
-        if reached is None and cfg.target_hr is not None and r.get("hr10", -1.0) >= cfg.target_hr:
-            reached = sim_time
+    sim_time = sum(r["sim_seconds"] for r in rows)
+    reached = sim_time_to({"rounds": rows}, cfg.target_hr) if cfg.target_hr is not None else None
     return {
         "config": cfg.to_dict(),
         "dataset": {"name": sim.data_name, "synthetic": sim.synthetic, "users": sim.n_users, "items": sim.n_items},
