@@ -64,10 +64,10 @@ class Config:
     k_max: int = 64
     error_feedback: bool = False       # client-side residual
     downlink_error_feedback: bool = True
-    k_global: int = 64                 # server downlink actions
+    k_global: int = 32                 # server downlink actions
     assign: str = "l2"                 # l2 | cosine (direction projection)
     action_dtype: str = "float32"      # float32 | float16
-    kmeans_iters: int = 25
+    kmeans_iters: int = 10             # 8 and 25 gave the same ML-100K HR@10 (0.6278)
     kmeans_tol: float = 1e-4
     # ---- baselines
     topk_fraction: float = 0.03        # share of |S_c| x d entries sent by topk
