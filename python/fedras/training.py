@@ -167,11 +167,12 @@ def train_mf_flat(plan, table: torch.Tensor, users: torch.Tensor, *, lr: float, 
     per_sample = 1.0 / terms.clamp(min=1).to(u.dtype)
     coeff = w0.new_zeros(w0.shape[0], basis.shape[0]) if basis is not None else None
     w = w0.clone()
+    grad_w, grad_u = torch.empty_like(w), torch.empty_like(u)  # reused every epoch
     last = u.new_zeros(n_clients)
     for epoch in range(plan.neg_local.shape[0]):
         rows = torch.cat([pos_rows, (base[:, None] + plan.neg_local[epoch]).reshape(-1)])
         ue, we = torch.index_select(u, 0, owner), torch.index_select(w, 0, rows)
-        s = (ue * we).sum(1)
+        s = torch.einsum("nd,nd->n", ue, we)
         s_pos, s_neg = s[:n_pos], s[n_pos:].view(n_pos, n_neg)
         if loss == "bpr" and n_neg > 0:
             diff = s_neg - s_pos[:, None]
@@ -186,12 +187,13 @@ def train_mf_flat(plan, table: torch.Tensor, users: torch.Tensor, *, lr: float, 
             term_owner = owner
         last = u.new_zeros(n_clients).index_add_(0, term_owner, per_term) * per_sample
         # ue and we are not needed after this: scale them in place (saves two large buffers).
-        grad_w = torch.zeros_like(w).index_add_(0, rows, ue.mul_(g[:, None]))
-        grad_u = torch.zeros_like(u).index_add_(0, owner, we.mul_(g[:, None]))
-        u -= user_lr * per_sample[:, None] * grad_u
+        grad_w.zero_().index_add_(0, rows, ue.mul_(g[:, None]))
+        grad_u.zero_().index_add_(0, owner, we.mul_(g[:, None]))
+        del ue, we
+        u.addcmul_(per_sample[:, None], grad_u, value=-user_lr)
         if basis is not None:
-            coeff -= lr * (grad_w @ basis.T)
-            w = w0 + coeff @ basis
+            coeff.sub_(grad_w @ basis.T, alpha=lr)
+            torch.addmm(w0, coeff, basis, out=w)
         else:
-            w -= lr * grad_w
+            w.sub_(grad_w, alpha=lr)
     return u, w - w0, terms, last
