@@ -151,8 +151,8 @@ def bench_apply(shape: str, device: str, repeat: int, copy_gbs: Optional[float])
     table, rows, idx, actions, aoff, seg = scatter_case(shape, device)
     out = []
     for det in (True, False) if device == "cuda" else (True,):
-        t_native = timed(lambda: fx.apply_actions(table, rows, idx, actions, aoff, seg, deterministic=det,
-                                                  validate=False), device, repeat)
+        t_native = timed(lambda det=det: fx.apply_actions(table, rows, idx, actions, aoff, seg, deterministic=det,
+                                                          validate=False), device, repeat)
         t_ref = timed(lambda: ref.apply_actions(table, rows, idx, actions, aoff, seg), device, repeat)
         moved = rows.numel() * (table.shape[1] * 4 + 8 + 4 + 4) + 2 * table.numel() * 4
         note = f"{moved / t_native / 1e9:.1f} GB/s" + (f" of {copy_gbs:.0f} (copy)" if copy_gbs else "")

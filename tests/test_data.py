@@ -188,8 +188,8 @@ def test_load_dataset_from_path_and_directory(tmp_path):
     folder = tmp_path / "ml-100k"
     folder.mkdir()
     write(folder, "u.data", "1\t2\t3\t4\n")
-    for given in (folder / "u.data", folder):
-        inter = load_dataset(str(given))
+    for path in (folder / "u.data", folder):
+        inter = load_dataset(str(path))
         assert len(inter) == 1 and inter.name == "u" and not inter.synthetic
     with pytest.raises(DataError, match="holds none of"):
         load_dataset(str(tmp_path))

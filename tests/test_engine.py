@@ -1,7 +1,6 @@
 """End-to-end behaviour of the simulation on small synthetic data."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
@@ -98,7 +97,7 @@ def test_partial_participation_pays_the_cheaper_catch_up(data):
     clients = s.select(6).cpu().numpy()
     last = s.ledger.last_sync[clients].copy()
     costs = s.ledger.catch_up(clients, 6)
-    for c, lt, cost in zip(clients, last, costs):
+    for lt, cost in zip(last, costs):
         missed = sum(s.ledger.sizes[lt + 1: 6])
         assert cost == (0 if lt == 5 else min(missed, s.ledger.table_bytes))
 

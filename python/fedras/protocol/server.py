@@ -45,7 +45,7 @@ class Aggregate:
 class Server:
     def __init__(self, *, method: str, compressor: Compressor, ops, table: torch.Tensor, shared: Dict[str, torch.Tensor],
                  server_lr: float, compressed_downlink: bool, error_feedback: bool, k_global: int,
-                 policy: Policy = Policy()) -> None:
+                 policy: Optional[Policy] = None) -> None:
         self.method = method
         self.compressor = compressor
         self.ops = ops
@@ -54,7 +54,7 @@ class Server:
         self.server_lr = server_lr
         self.compressed_downlink = compressed_downlink
         self.k_global = k_global
-        self.policy = policy
+        self.policy = policy if policy is not None else Policy()
         self.residual: Optional[torch.Tensor] = torch.zeros_like(table) if compressed_downlink and error_feedback else None
 
     @property
