@@ -128,10 +128,25 @@ def _config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Config
     raise AssertionError("unreachable")
 
 
+def log_server_to(out: str) -> None:
+    """Rejected payloads (one warning each) go to OUT/server.log, not the console."""
+    import logging
+
+    os.makedirs(out, exist_ok=True)
+    log = logging.getLogger("fedras.server")
+    for h in list(log.handlers):
+        log.removeHandler(h)
+    handler = logging.FileHandler(os.path.join(out, "server.log"))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.propagate = False
+
+
 def cmd_train(cfg: Config, resume: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     from .engine import run
     from .report import summary_lines, write_run
 
+    log_server_to(cfg.out)
     result = run(cfg, resume=resume)
     write_run(result, cfg.out)
     print("\n".join(summary_lines(result)))
@@ -147,6 +162,7 @@ def cmd_compare(cfg: Config, methods: List[str]) -> List[Dict[str, Any]]:
     for label in methods:
         run_cfg = cfg.replace(**VARIANTS[label], out=os.path.join(cfg.out, label))
         print(f"[{label}]", flush=True)
+        log_server_to(run_cfg.out)
         res = run(run_cfg)
         write_run(res, run_cfg.out)
         results.append(res)

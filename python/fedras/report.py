@@ -55,7 +55,7 @@ def summary_lines(result: Dict[str, Any]) -> List[str]:
         f"  simulated wall-clock {result['sim_seconds']:.1f} s"
         + (f", {_fmt(result['sim_seconds_to_target'], '.1f')} s to HR@10 >= {cfg['target_hr']}" if cfg.get("target_hr") else ""),
         f"  real time {result['wall_seconds']:.1f} s",
-    ]
+    ] + ([f"  {result['rejected_payloads']} payloads rejected (reasons in server.log)"] if result["rejected_payloads"] else [])
 
 
 def plot_runs(results: Sequence[Dict[str, Any]], labels: Sequence[str], path: str, title: str) -> None:
