@@ -152,12 +152,18 @@ def train_mf_flat(plan, table: torch.Tensor, users: torch.Tensor, *, lr: float, 
     clients' copy of the item table; ``users`` float32 ``[n_users, d]``; ``basis``: CoLR's
     ``[r, d]`` (item rows are then ``w + A @ B`` and only ``A`` is trained).
 
+    Every touched row belongs to exactly one client, so a sample's score is a function
+    of its row alone: scores are computed once per row (``P = <u_owner, w>``) and
+    gradients are per-row scalars times ``u`` (items) or ``w`` (users) - contiguous
+    passes over the rows instead of random gathers and scatters of whole vectors.
+
     Returns ``(u [C, d], delta [M, d], n_samples [C], loss [C])`` with ``delta`` the update
     of each touched row in the plan's order.
     """
     n_clients = plan.n_clients
     w0 = torch.index_select(table, 0, plan.rows)
     u = torch.index_select(users, 0, plan.clients)
+    row_owner = csr.segment_of(plan.row_ptr)
     owner_pos = csr.segment_of(plan.pos_ptr)
     base = plan.row_ptr[:-1][owner_pos]
     pos_rows = base + plan.pos_local
@@ -167,12 +173,12 @@ def train_mf_flat(plan, table: torch.Tensor, users: torch.Tensor, *, lr: float, 
     per_sample = 1.0 / terms.clamp(min=1).to(u.dtype)
     coeff = w0.new_zeros(w0.shape[0], basis.shape[0]) if basis is not None else None
     w = w0.clone()
-    grad_w, grad_u = torch.empty_like(w), torch.empty_like(u)  # reused every epoch
+    scratch = torch.empty_like(w)
     last = u.new_zeros(n_clients)
     for epoch in range(plan.neg_local.shape[0]):
         rows = torch.cat([pos_rows, (base[:, None] + plan.neg_local[epoch]).reshape(-1)])
-        ue, we = torch.index_select(u, 0, owner), torch.index_select(w, 0, rows)
-        s = torch.einsum("nd,nd->n", ue, we)
+        u_row = torch.index_select(u, 0, row_owner)                    # [M, d]: each row's owner
+        s = torch.einsum("md,md->m", u_row, w)[rows]                    # [N] sample scores
         s_pos, s_neg = s[:n_pos], s[n_pos:].view(n_pos, n_neg)
         if loss == "bpr" and n_neg > 0:
             diff = s_neg - s_pos[:, None]
@@ -186,14 +192,14 @@ def train_mf_flat(plan, table: torch.Tensor, users: torch.Tensor, *, lr: float, 
             per_term = torch.cat([F.softplus(-s_pos), F.softplus(s_neg).reshape(-1)])
             term_owner = owner
         last = u.new_zeros(n_clients).index_add_(0, term_owner, per_term) * per_sample
-        # ue and we are not needed after this: scale them in place (saves two large buffers).
-        grad_w.zero_().index_add_(0, rows, ue.mul_(g[:, None]))
-        grad_u.zero_().index_add_(0, owner, we.mul_(g[:, None]))
-        del ue, we
+        g_row = w.new_zeros(w.shape[0]).index_add_(0, rows, g)[:, None]   # [M, 1] summed per row
+        grad_u = u.new_zeros(u.shape).index_add_(0, row_owner, torch.mul(w, g_row, out=scratch))
+        grad_w = u_row.mul_(g_row)                                          # reuses u_row's memory
         u.addcmul_(per_sample[:, None], grad_u, value=-user_lr)
         if basis is not None:
             coeff.sub_(grad_w @ basis.T, alpha=lr)
             torch.addmm(w0, coeff, basis, out=w)
         else:
             w.sub_(grad_w, alpha=lr)
+        del grad_w, u_row
     return u, w - w0, terms, last
