@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from . import csr
 from .models import Shared
+from .workspace import Workspace
 
 
 @dataclass
@@ -145,7 +146,7 @@ def loss_terms(pos_counts: torch.Tensor, n_neg: int, loss: str) -> torch.Tensor:
 
 
 def train_mf_flat(plan, table: torch.Tensor, users: torch.Tensor, *, lr: float, user_lr: float, loss: str = "bce",
-                  basis: Optional[torch.Tensor] = None):
+                  basis: Optional[torch.Tensor] = None, workspace: Optional[Workspace] = None):
     """MF local training of every client of a round at once, on flat CSR rows.
 
     ``plan``: a :class:`fedras.rounds.RoundPlan`; ``table`` float32 ``[n_items, d]`` the
@@ -158,10 +159,13 @@ def train_mf_flat(plan, table: torch.Tensor, users: torch.Tensor, *, lr: float, 
     passes over the rows instead of random gathers and scatters of whole vectors.
 
     Returns ``(u [C, d], delta [M, d], n_samples [C], loss [C])`` with ``delta`` the update
-    of each touched row in the plan's order.
+    of each touched row in the plan's order. With a ``workspace``, the large temporaries
+    (and ``delta``) live in its reused buffers: ``delta`` is valid until the next call.
     """
+    ws = workspace if workspace is not None else Workspace()
     n_clients = plan.n_clients
-    w0 = torch.index_select(table, 0, plan.rows)
+    m, d, dev = plan.rows.numel(), table.shape[1], table.device
+    w0 = torch.index_select(table, 0, plan.rows, out=ws.take("w0", (m, d), device=dev))
     u = torch.index_select(users, 0, plan.clients)
     row_owner = csr.segment_of(plan.row_ptr)
     owner_pos = csr.segment_of(plan.pos_ptr)
@@ -172,12 +176,12 @@ def train_mf_flat(plan, table: torch.Tensor, users: torch.Tensor, *, lr: float, 
     terms = loss_terms(plan.pos_ptr.diff(), n_neg, loss)
     per_sample = 1.0 / terms.clamp(min=1).to(u.dtype)
     coeff = w0.new_zeros(w0.shape[0], basis.shape[0]) if basis is not None else None
-    w = w0.clone()
-    scratch = torch.empty_like(w)
+    w = ws.take("w", (m, d), device=dev).copy_(w0)
+    scratch = ws.take("scratch", (m, d), device=dev)
     last = u.new_zeros(n_clients)
     for epoch in range(plan.neg_local.shape[0]):
         rows = torch.cat([pos_rows, (base[:, None] + plan.neg_local[epoch]).reshape(-1)])
-        u_row = torch.index_select(u, 0, row_owner)                    # [M, d]: each row's owner
+        u_row = torch.index_select(u, 0, row_owner, out=ws.take("u_row", (m, d), device=dev))  # each row's owner
         s = torch.einsum("md,md->m", u_row, w)[rows]                    # [N] sample scores
         s_pos, s_neg = s[:n_pos], s[n_pos:].view(n_pos, n_neg)
         if loss == "bpr" and n_neg > 0:
@@ -202,4 +206,4 @@ def train_mf_flat(plan, table: torch.Tensor, users: torch.Tensor, *, lr: float, 
         else:
             w.sub_(grad_w, alpha=lr)
         del grad_w, u_row
-    return u, w - w0, terms, last
+    return u, torch.sub(w, w0, out=ws.take("delta", (m, d), device=dev)), terms, last

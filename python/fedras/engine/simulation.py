@@ -36,6 +36,7 @@ from ..protocol.policy import Policy
 from ..protocol.server import Server, apply_broadcast
 from ..rounds import buckets, padded_batch, plan_round
 from ..training import local_train, train_mf_flat
+from ..workspace import Workspace
 from .faults import inject
 from .memory import keep_freed_memory
 
@@ -91,6 +92,7 @@ class Simulation:
                                    device=self.device, dim=cfg.dim)
         self.eligible = torch.nonzero(self.train_ptr.diff() > 0)[:, 0]
         self.history: List[Dict[str, Any]] = []
+        self.workspace = Workspace()
         self.round = 0
 
     # ------------------------------------------------------------------ helpers
@@ -144,7 +146,7 @@ class Simulation:
         n = plan.n_clients
         if cfg.engine != "loop" and cfg.model == "mf":
             u, delta, n_samples, loss = train_mf_flat(plan, self.client_table, self.users, lr=cfg.lr, user_lr=cfg.user_lr,
-                                                      loss=cfg.loss, basis=basis)
+                                                      loss=cfg.loss, basis=basis, workspace=self.workspace)
             return Trained(u, Updates(plan.clients, plan.row_ptr, plan.rows, delta), {}, n_samples, loss)
         if cfg.engine == "loop":
             groups = [torch.tensor([i], device=self.device) for i in range(n)]
