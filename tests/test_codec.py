@@ -668,3 +668,23 @@ def test_fuzz_rowset_and_packed_bodies(data):
         n = (count * bits + 7) // 8
         field = packed_field(b"p", count, bits, data.draw(st.binary(min_size=n, max_size=n)))
     decodes_or_rejects(raw_message([field]))
+
+
+def test_field_size_is_each_fields_share_of_the_encoding():
+    from fedras.codec import field_size
+
+    rng = np.random.default_rng(0)
+    fields = {
+        "a": F32(rng.normal(size=(7, 3)).astype(np.float32)),
+        "half": F16(np.zeros((2, 2, 2), np.float16)),
+        "q": I8(np.zeros(5, np.int8)),
+        "p": Packed(np.arange(13, dtype=np.int32) % 8, 3),
+        "r": RowSet(np.array([1, 5, 200], np.int64), 1000),
+        "s": I64(np.int64(4)),
+    }
+    base = Message("k/up", 1, 2, {"s": fields["s"]})
+    for name, f in fields.items():
+        if name == "s":
+            continue
+        with_f = Message("k/up", 1, 2, {"s": fields["s"], name: f})
+        assert field_size(name, f) == len(encode(with_f)) - len(encode(base)), name

@@ -36,7 +36,7 @@ from .errors import (
 )
 from .fields import F16, F32, I8, I32, I64, U8, Field, Packed
 from .limits import DEFAULT_LIMITS, Limits
-from .message import FORMAT_VERSION, MAGIC, SERVER_ID, Message, decode, encode, encoded_size
+from .message import FORMAT_VERSION, MAGIC, SERVER_ID, Message, decode, encode, encoded_size, field_size
 from .rowset import RowSet
 
 __all__ = [
@@ -67,4 +67,5 @@ __all__ = [
     "decode",
     "encode",
     "encoded_size",
+    "field_size",
 ]

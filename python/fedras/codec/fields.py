@@ -67,6 +67,11 @@ class Field:
         """(declared sizes as bytes, body as uint8 ``[nbytes]``). Raises ValueError on bad values."""
         raise NotImplementedError
 
+    def wire_size(self) -> int:
+        """``len`` of the declared sizes plus the body, without building them."""
+        sizes, body = self.wire_parts()
+        return len(sizes) + memoryview(body).nbytes
+
     # -- decoding (every check runs before anything is allocated) -----------------------
     @classmethod
     def read_spec(cls, reader: Reader, limits: Limits) -> Any:
@@ -142,6 +147,9 @@ class _ArrayField(Field):
         if a.ndim > MAX_NDIM:
             raise ValueError(f"{type(self).__name__} arrays have at most {MAX_NDIM} dims, got shape {a.shape}")
         object.__setattr__(self, "array", a)
+
+    def wire_size(self) -> int:
+        return 1 + 4 * self.array.ndim + self.array.size * self.WIRE_DTYPE.itemsize
 
     def wire_parts(self) -> Tuple[bytes, np.ndarray]:
         a = self.array
@@ -244,6 +252,9 @@ class Packed(Field):
             raise ValueError(f"Packed bits must be an int in 1..16, got {self.bits!r}")
         object.__setattr__(self, "idx", idx)
         object.__setattr__(self, "bits", int(self.bits))
+
+    def wire_size(self) -> int:
+        return _PACKED_SPEC.size + (self.idx.size * self.bits + 7) // 8
 
     def wire_parts(self) -> Tuple[bytes, np.ndarray]:
         idx, bits = self.idx, self.bits

@@ -138,6 +138,12 @@ def encode(msg: Message) -> bytes:
     return b"".join(parts)
 
 
+def field_size(name: str, field: Field) -> int:
+    """Bytes that ``field``, named ``name``, adds to an encoded message (its header and
+    body), computed without encoding array or Packed bodies."""
+    return 1 + len(_ascii_name(name, "field name")) + 1 + field.wire_size() + _U32.size
+
+
 def encoded_size(msg: Message) -> int:
     """``len(encode(msg))``, without assembling the payload."""
     return sum(map(len, _encode_parts(msg))) + _U32.size  # every part is bytes or uint8 [n]

@@ -22,7 +22,7 @@ import fedras_ext
 import fedras_ext.reference
 
 from .. import csr, rng
-from ..codec import F32, I64, Message, RowSet, encode, encoded_size
+from ..codec import F32, Message, RowSet, encode, encoded_size, field_size
 from ..compression import Context, Updates, make_compressor, random_basis
 from ..config import Config
 from ..data import NegativeSampler, leave_one_out, load_dataset
@@ -115,16 +115,13 @@ class Simulation:
     def _table_bytes(self) -> int:
         return self._rows_bytes(np.arange(self.n_items))
 
-    def _dense_uplink_bytes(self, rows: np.ndarray, ptr: List[int]) -> np.ndarray:
-        """What fedavg would have uploaded for the same touched rows (encoded sizes)."""
-        shared = {"shared." + k: F32(v) for k, v in self._shared_np().items()}
-        out = np.zeros(len(ptr) - 1, dtype=np.int64)
-        for s in range(len(ptr) - 1):
-            r = rows[ptr[s]: ptr[s + 1]]
-            out[s] = encoded_size(Message("fedavg/up", 0, 0, {
-                "rows": RowSet(r, self.n_items), "delta": F32(np.zeros((len(r), self.cfg.dim), np.float32)),
-                "n": I64(np.int64(0)), **shared}))
-        return out
+    def _dense_uplink_bytes(self, wire_bytes: np.ndarray, field_bytes: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """What fedavg would have uploaded for the same touched rows: the same envelope
+        (touched rows, sample count, shared weights) with a float32 ``delta`` in place of
+        the method's fields. Exact (the codec's sizes), without encoding it again."""
+        kind_change = len("fedavg/up") - len(f"{self.cfg.method}/up")
+        empty_delta = field_size("delta", F32(np.empty((0, self.cfg.dim), np.float32)))
+        return wire_bytes - field_bytes + kind_change + empty_delta + rows * self.cfg.dim * 4
 
     def select(self, round_: int) -> torch.Tensor:
         """The round's clients, sorted (int64). All eligible users, or a seeded sample."""
@@ -176,19 +173,20 @@ class Simulation:
                       round_=round_, n_items=self.n_items)
         upd = trained.updates
         if self.cfg.engine != "loop":
-            wires, _ = client_uplinks(ctx=ctx, updates=upd, n_samples=trained.n_samples.tolist(),
-                                      shared_deltas=trained.shared, **kwargs)
-            return wires
-        wires = []
+            wires, _, field_bytes = client_uplinks(ctx=ctx, updates=upd, n_samples=trained.n_samples.tolist(),
+                                                   shared_deltas=trained.shared, **kwargs)
+            return wires, field_bytes
+        wires, field_bytes = [], []
         for s in range(upd.n_segments):
             r0, r1 = int(upd.ptr[s]), int(upd.ptr[s + 1])
             one = Updates(upd.ids[s: s + 1], torch.tensor([0, r1 - r0], device=self.device), upd.rows[r0:r1],
                           upd.values[r0:r1])
             one_ctx = Context(ctx.seed, ctx.ops, None if ctx.k is None else ctx.k[s: s + 1], ctx.basis)
-            w, _ = client_uplinks(ctx=one_ctx, updates=one, n_samples=[int(trained.n_samples[s])],
-                                  shared_deltas={k: v[s: s + 1] for k, v in trained.shared.items()}, **kwargs)
+            w, _, fb = client_uplinks(ctx=one_ctx, updates=one, n_samples=[int(trained.n_samples[s])],
+                                      shared_deltas={k: v[s: s + 1] for k, v in trained.shared.items()}, **kwargs)
             wires += w
-        return wires
+            field_bytes.append(fb)
+        return wires, np.concatenate(field_bytes) if field_bytes else np.zeros(0, dtype=np.int64)
 
     # ------------------------------------------------------------------ one round
     def run_round(self) -> Dict[str, Any]:
@@ -219,7 +217,7 @@ class Simulation:
             k = torch.full((plan.n_clients,), cfg.k, dtype=torch.int64)
         k = torch.minimum(k, torch.as_tensor(rows_per_client).clamp(min=1))
         ctx = Context(rng.derive_seed(cfg.seed, round_, "uplink"), self.ops, k.to(self.device), basis)
-        wires = self._uplinks(trained, ctx, round_)
+        wires, field_bytes = self._uplinks(trained, ctx, round_)
         offline = np.zeros(len(wires), dtype=bool)
         corrupted = 0
         if cfg.drop_rate or cfg.corrupt_rate:
@@ -254,7 +252,8 @@ class Simulation:
             "clients": int(plan.n_clients),
             "bytes_up": int(up_bytes.sum()),
             "bytes_down": int(down_bytes.sum()),
-            "dense_bytes_up": int(self._dense_uplink_bytes(plan.rows.cpu().numpy(), plan.row_ptr.tolist()).sum()),
+            "dense_bytes_up": int(self._dense_uplink_bytes(np.array([len(w) for _, w in wires]), field_bytes,
+                                                           rows_per_client).sum()),
             "dense_bytes_down": int(self._rows_bytes(changed.numpy()) * len(clients_np)),
             "touched_rows": int(plan.rows.numel()),
             "k_mean": float(k.double().mean()) if cfg.method == "fedras" else None,

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 
-from ..codec import encode
+from ..codec import encode, field_size
 from ..compression import Compressor, Context, Updates
 from .payloads import uplink_message
 from .residuals import ResidualStore
@@ -22,7 +23,8 @@ def client_uplinks(*, method: str, compressor: Compressor, ctx: Context, updates
 
     ``n_samples``: loss terms per client (FedAvg weight of shared weights);
     ``shared_deltas``: per-client shared-weight updates (leading dim = clients).
-    Returns ``[(client_id, wire bytes)]`` and the method's batch (for statistics).
+    Returns ``[(client_id, wire bytes)]``, the method's batch (for statistics) and, per
+    client, the bytes its method-specific fields take on the wire (int64 ``[S]``).
     """
     values = updates.values
     if residuals is not None:
@@ -37,8 +39,10 @@ def client_uplinks(*, method: str, compressor: Compressor, ctx: Context, updates
     ids = upd.ids.tolist()
     shared = {k: v.cpu().numpy() for k, v in shared_deltas.items()}
     wires = []
+    field_bytes = np.zeros(len(ids), dtype=np.int64)
     for s, client in enumerate(ids):
         msg = uplink_message(method, round_, client, rows[ptr[s]: ptr[s + 1]], fields[s], int(n_samples[s]),
                              {k: v[s] for k, v in shared.items()}, n_items)
         wires.append((client, encode(msg)))
-    return wires, batch
+        field_bytes[s] = sum(field_size(name, f) for name, f in fields[s].items())
+    return wires, batch, field_bytes
