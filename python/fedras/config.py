@@ -6,7 +6,6 @@ clients every round). A run is a pure function of its Config (seeds included).
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple, Union
 
@@ -169,9 +168,6 @@ class Config:
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> "Config":

@@ -51,9 +51,6 @@ class Fleet:
 
         return Draws(column("up_bytes_per_s", 0), column("down_bytes_per_s", 1), column("flops_per_s", 2))
 
-    def tier_names(self, clients: np.ndarray) -> list:
-        return [self.tiers[t].name for t in self.tier_of[clients]]
-
 
 def kmeans_flops(rows: np.ndarray, k: np.ndarray, dim: int, iters: int) -> np.ndarray:
     """Estimated flops of clustering ``rows`` update rows into ``k`` actions."""

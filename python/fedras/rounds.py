@@ -43,10 +43,6 @@ class RoundPlan:
     def n_clients(self) -> int:
         return int(self.clients.numel())
 
-    def row_segment(self) -> torch.Tensor:
-        """int64 ``[M]``: the batch index of the client of each touched row."""
-        return csr.segment_of(self.row_ptr)
-
 
 def plan_round(
     train_ptr: torch.Tensor,

@@ -58,7 +58,6 @@ class LocalResult:
 
     - ``u``: float32 ``[C, d]`` new private user embeddings.
     - ``delta``: float32 ``[C, Lw, d]`` item-row updates ``w_local - w`` (0 on padding).
-    - ``lowrank``: float32 ``[C, Lw, r]`` the trained CoLR coefficients ``A``, or None.
     - ``shared_delta``: per-client shared-weight updates (leading ``C``).
     - ``n_samples``: int64 ``[C]`` loss terms per epoch (FedAvg weight of the shared weights).
     - ``loss``: float32 ``[C]`` mean loss of the last epoch, before its step.
@@ -66,7 +65,6 @@ class LocalResult:
 
     u: torch.Tensor
     delta: torch.Tensor
-    lowrank: Optional[torch.Tensor]
     shared_delta: Shared
     n_samples: torch.Tensor
     loss: torch.Tensor
@@ -130,14 +128,9 @@ def local_train(model, batch: LocalBatch, *, lr: float, user_lr: float, loss: st
                 p -= lr * per_sample.view(-1, *([1] * (p.dim() - 1))) * g
         last = (losses.detach() * per_sample)
     with torch.no_grad():
-        if basis is not None:
-            delta = coeff @ basis
-            lowrank: Optional[torch.Tensor] = coeff.detach()
-        else:
-            delta = item_param - batch.w
-            lowrank = None
+        delta = coeff @ basis if basis is not None else item_param - batch.w
         shared_delta: Dict[str, torch.Tensor] = {k: model_shared[k].detach() - batch.shared[k] for k in batch.shared}
-    return LocalResult(u.detach(), delta.detach(), lowrank, shared_delta, terms, last)
+    return LocalResult(u.detach(), delta.detach(), shared_delta, terms, last)
 
 
 def loss_terms(pos_counts: torch.Tensor, n_neg: int, loss: str) -> torch.Tensor:

@@ -24,7 +24,9 @@ def summarize(cfg: Config, sim: Simulation, wall: float) -> Dict[str, Any]:
     reached = sim_time_to({"rounds": rows}, cfg.target_hr) if cfg.target_hr is not None else None
     return {
         "config": cfg.to_dict(),
-        "dataset": {"name": sim.data_name, "synthetic": sim.synthetic, "users": sim.n_users, "items": sim.n_items},
+        "dataset": {"name": sim.data_name, "synthetic": sim.synthetic, "users": sim.n_users, "items": sim.n_items,
+                    "evaluated_users": int(sim.evaluator.users.numel()),
+                    "skipped_users": sim.evaluator.skipped},
         "best_round": best["round"] if best else None,
         "hr10": best["hr10"] if best else None,
         "ndcg10": best["ndcg10"] if best else None,
