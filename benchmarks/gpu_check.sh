@@ -17,7 +17,8 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT
 start=$(date +%s)
 FEDRAS_CUDA=ON pip install --no-build-isolation --no-deps . >"$OUT/build.log" 2>&1 || { tail -50 "$OUT/build.log"; exit 1; }
 echo "build seconds: $(( $(date +%s) - start ))" | tee -a "$OUT/gpu.txt"
-python -c "import json, fedras_ext; print(json.dumps(fedras_ext.build_info()))" | tee "$OUT/build_info.json"
+# From outside the checkout: at its root the source tree of fedras_ext shadows the install.
+(cd "$OUT" && python -c "import json, fedras_ext; print(json.dumps(fedras_ext.build_info()))") | tee "$OUT/build_info.json"
 
 # The CUDA test cases only (every native op against its reference, on the GPU).
 cd tests && python -m pytest -q -m cuda -p no:cacheprovider --junitxml="../$OUT/cuda_tests.xml" . 2>&1 \
