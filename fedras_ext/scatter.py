@@ -72,8 +72,9 @@ def apply_actions(
         segment_of_row: int32 ``[M]`` in ``[0, S)``.
         scale: finite float multiplier (e.g. the server learning rate).
         reduce: ``"mean"`` or ``"sum"``.
-        deterministic: bit-identical results run to run. ``None`` follows
-            ``torch.are_deterministic_algorithms_enabled()``. CPU is always deterministic;
+        deterministic: bit-identical results run to run. ``True`` forces it;
+            ``False``/``None`` give it whenever
+            ``torch.are_deterministic_algorithms_enabled()`` is on. CPU is always deterministic;
             on CUDA the deterministic path sorts entries by row and reduces each run,
             the other path uses float atomics.
         row_scale: optional float32 ``[M]`` per-entry multiplier (direction projection).

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from fedras.cli import main
 
@@ -46,6 +47,12 @@ def test_compare_writes_table_and_plot(tmp_path):
     ["train", "--k-min", "8", "--k-max", "4"],
     ["compare", "--methods", "fedavg,bogus"],
     ["train", "--dataset", "/no/such/file.csv", "--rounds", "1"],
+    ["train", "--device", "gpu"],
+    ["train", "--kmeans-tol", "-1"],
+    ["train", "--kmeans-tol", "nan"],
+    ["train", "--dataset", "synthetic", "--synthetic-users", "0"],
+    pytest.param(["train", "--device", "cuda"],
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="only an error without a CUDA device")),
 ])
 def test_bad_arguments_exit_2_with_one_line(argv, tmp_path):
     # cwd outside the checkout: `python -m` puts cwd first on sys.path, where the source

@@ -122,3 +122,19 @@ def test_runs_are_reproducible(data):
     assert strip(a) == strip(b)
     c = run(Config(**{**SMALL, "rounds": 2, "seed": 1}), data)
     assert strip(a) != strip(c)
+
+
+def test_clients_per_round_as_a_fraction_samples_that_share(data):
+    s = sim_for(data, clients_per_round=0.25)
+    n = s.eligible.numel()
+    picked = s.select(1)
+    assert picked.numel() == max(1, round(0.25 * n))
+    assert torch.equal(picked, torch.unique(picked))                      # sorted, no repeats
+    assert torch.isin(picked, s.eligible).all()
+    assert not torch.equal(picked, s.select(2))                           # redrawn each round
+
+
+@pytest.mark.parametrize("bad", [0, 0.0, 1.0, -0.5, True, "some"])
+def test_clients_per_round_rejects_what_is_neither_count_nor_fraction(bad):
+    with pytest.raises(ValueError, match="clients_per_round"):
+        Config(clients_per_round=bad)

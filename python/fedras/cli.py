@@ -1,6 +1,7 @@
 """``fedras train`` and ``fedras compare``: a CLI generated from :class:`fedras.config.Config`.
 
-Every Config field is a flag (``k_min`` -> ``--k-min``; booleans also take ``--no-...``).
+Every Config field is a flag (``k_min`` -> ``--k-min``; booleans also take ``--no-...``;
+``tiers`` is set through ``--tier-shares``).
 Invalid arguments print one line and exit with code 2.
 """
 from __future__ import annotations
@@ -29,7 +30,7 @@ CHOICES = {
 }
 HELP = {
     "dataset": "ml-100k (default), ml-1m, synthetic, or a path to a ratings file",
-    "clients_per_round": "an int or 'all'",
+    "clients_per_round": "'all', a count (e.g. 60) or a fraction of the users in (0, 1) (e.g. 0.1)",
     "k": "actions per client (fixed K)",
     "adaptive": "choose each client's K in [k_min, k_max] from its device draws and the deadline",
     "error_feedback": "client-side error feedback",
@@ -53,7 +54,7 @@ VARIANTS: Dict[str, Dict[str, Any]] = {
     "lowrank": {"method": "lowrank"},
     "svd": {"method": "svd"},
 }
-DEFAULT_COMPARE = "fedavg,fedras,fedras-ef,fedras-cosine,topk,quant,lowrank,svd"
+DEFAULT_COMPARE = "fedavg,fedras,fedras-ef,fedras-cosine,fedras-paper,topk,quant,lowrank,svd"
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -62,15 +63,17 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def _clients(value: str):
+    """``all``, a count (``60``) or a fraction of the eligible users (``0.1``)."""
     if value == "all":
         return "all"
     try:
-        n = int(value)
+        return int(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an int or 'all', got {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
-    return n
+        pass
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an int, a fraction in (0, 1) or 'all', got {value!r}") from None
 
 
 def _add_config_flags(p: argparse.ArgumentParser, skip: Sequence[str] = ()) -> None:
@@ -122,10 +125,15 @@ def _config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Config
             parser.error(f"--tier-shares needs {len(base)} values, got {len(shares)}")
         values["tiers"] = tuple(dataclasses.replace(t, share=s) for t, s in zip(base, shares))
     try:
-        return Config(**values)
+        cfg = Config(**values)
     except ValueError as exc:
         parser.error(str(exc))
-    raise AssertionError("unreachable")
+    if cfg.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            parser.error(f"--device {cfg.device}: torch sees no CUDA device")
+    return cfg
 
 
 def log_server_to(out: str) -> None:

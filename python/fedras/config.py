@@ -6,6 +6,8 @@ clients every round). A run is a pure function of its Config (seeds included).
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple, Union
 
@@ -35,6 +37,11 @@ DEFAULT_TIERS: Tuple[TierConfig, ...] = (
 )
 
 
+def _is_device(name: str) -> bool:
+    """Whether ``name`` is a device the engines run on: ``cpu``, ``cuda`` or ``cuda:N``."""
+    return isinstance(name, str) and re.fullmatch(r"cpu|cuda(:\d+)?", name) is not None
+
+
 @dataclass(frozen=True)
 class Config:
     # ---- data and model
@@ -48,7 +55,7 @@ class Config:
     # ---- federated protocol
     method: str = "fedras"             # fedavg | fedras | topk | quant | lowrank | svd
     rounds: int = 100
-    clients_per_round: Union[int, str] = "all"
+    clients_per_round: Union[int, float, str] = "all"   # "all", a count, or a fraction in (0, 1)
     local_epochs: int = 2
     negatives: int = 4                 # sampled negatives per positive, per epoch
     loss: str = "bce"                  # bce | bpr
@@ -128,6 +135,13 @@ class Config:
         for name in ("rounds", "local_epochs", "dim", "k", "k_min", "k_max", "k_global", "lowrank_rank", "svd_rank"):
             if int(getattr(self, name)) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("synthetic_users", "synthetic_items", "synthetic_interactions"):
+            if int(getattr(self, name)) < 1:
+                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not (math.isfinite(self.kmeans_tol) and self.kmeans_tol >= 0):
+            problems.append(f"kmeans_tol must be a finite number >= 0, got {self.kmeans_tol}")
+        if not _is_device(self.device):
+            problems.append(f"device must be cpu, cuda or cuda:N, got {self.device!r}")
         for name in ("negatives", "kmeans_iters", "eval_negatives", "checkpoint_every"):
             if int(getattr(self, name)) < 0:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -142,8 +156,10 @@ class Config:
         if self.deadline_s <= 0:
             problems.append(f"deadline_s must be > 0, got {self.deadline_s}")
         cpr = self.clients_per_round
-        if not (cpr == "all" or (isinstance(cpr, int) and cpr >= 1)):
-            problems.append(f"clients_per_round must be 'all' or an int >= 1, got {cpr!r}")
+        is_count = isinstance(cpr, int) and not isinstance(cpr, bool) and cpr >= 1
+        is_fraction = isinstance(cpr, float) and 0.0 < cpr < 1.0
+        if not (cpr == "all" or is_count or is_fraction):
+            problems.append(f"clients_per_round must be 'all', an int >= 1 or a fraction in (0, 1), got {cpr!r}")
         if not self.tiers or any(t.share <= 0 for t in self.tiers):
             problems.append("tiers must be non-empty with positive shares")
         if problems:

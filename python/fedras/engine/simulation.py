@@ -3,8 +3,9 @@
 Two execution strategies share everything here but :meth:`Simulation._train` and
 :meth:`Simulation._uplinks`:
 
-- ``engine="batched"`` (default): every client of the round trains at once (padded
-  buckets of similar-size clients), and one native ``segmented_kmeans`` call
+- ``engine="batched"`` (default): every client of the round trains at once (MF: flat
+  CSR rows, no padding; NCF: padded buckets of similar-size clients), and one native
+  ``segmented_kmeans`` call
   compresses them all;
 - ``engine="loop"``: one client at a time through the same functions, with the
   pure-PyTorch reference ops: the plain check of the batched engine.
@@ -124,12 +125,14 @@ class Simulation:
         return wire_bytes - field_bytes + kind_change + empty_delta + rows * self.cfg.dim * 4
 
     def select(self, round_: int) -> torch.Tensor:
-        """The round's clients, sorted (int64). All eligible users, or a seeded sample."""
-        cpr = self.cfg.clients_per_round
-        if cpr == "all" or int(cpr) >= self.eligible.numel():
+        """The round's clients, sorted (int64): all eligible users, or a seeded sample of a
+        count or a fraction of them."""
+        cpr, n = self.cfg.clients_per_round, self.eligible.numel()
+        count = n if cpr == "all" else max(1, round(cpr * n)) if isinstance(cpr, float) else int(cpr)
+        if count >= n:
             return self.eligible
         g = np.random.default_rng(rng.derive_seed(self.cfg.seed, round_, "select"))
-        pick = g.choice(self.eligible.numel(), size=int(cpr), replace=False)
+        pick = g.choice(n, size=count, replace=False)
         return self.eligible[torch.from_numpy(np.sort(pick)).to(self.device)]
 
     def _basis(self, round_: int) -> Optional[torch.Tensor]:
