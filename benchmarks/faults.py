@@ -15,7 +15,7 @@ import os
 from fedras.config import Config
 from fedras.data import load_dataset
 from fedras.engine import run
-from fedras.report import write_json
+from fedras.report import markdown_table, write_json, write_markdown
 
 
 def main() -> None:
@@ -43,14 +43,12 @@ def main() -> None:
                          "offline": sum(r["offline"] for r in res["rounds"])})
             print(rows[-1], flush=True)
     write_json(os.path.join(args.out, "faults.json"), rows)
-    lines = ["| method | faults | HR@10 | NDCG@10 | corrupted sent | rejected | offline client-rounds |",
-             "|---|---|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        lines.append(f"| {r['method']} | {r['faults']} | {r['hr10']:.4f} | {r['ndcg10']:.4f} | {r['corrupted']} | "
-                     f"{r['rejected']} | {r['offline']} |")
-    table = "\n".join(lines) + "\n"
-    with open(os.path.join(args.out, "faults.md"), "w") as f:
-        f.write(f"# Faults, {args.dataset}, {args.rounds} rounds\n\n{table}")
+    table = markdown_table(
+        ["method", "faults", "HR@10", "NDCG@10", "corrupted sent", "rejected", "offline client-rounds"],
+        [[r["method"], r["faults"], f"{r['hr10']:.4f}", f"{r['ndcg10']:.4f}", str(r["corrupted"]), str(r["rejected"]),
+          str(r["offline"])] for r in rows],
+        left=2)
+    write_markdown(os.path.join(args.out, "faults.md"), f"Faults, {args.dataset}, {args.rounds} rounds", table)
     print(table)
 
 

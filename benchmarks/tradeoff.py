@@ -16,7 +16,7 @@ import os
 from fedras.config import Config
 from fedras.data import load_dataset
 from fedras.engine import run
-from fedras.report import MB, write_json
+from fedras.report import MB, markdown_table, write_json, write_markdown
 
 
 def main() -> None:
@@ -41,13 +41,12 @@ def main() -> None:
                          "bytes": res["bytes_total"], "share": res["bytes_total"] / fedavg["bytes_total"]})
             print(rows[-1], flush=True)
     write_json(os.path.join(args.out, "tradeoff.json"), rows)
-    lines = ["| run | HR@10 | NDCG@10 | HR@10 / fedavg | MB total | share of fedavg bytes |", "|---|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        lines.append(f"| {r['label']} | {r['hr10']:.4f} | {r['ndcg10']:.4f} | {r['hr10'] / fedavg['hr10']:.3f} | "
-                     f"{r['bytes'] / MB:.1f} | {100 * r['share']:.2f}% |")
-    table = "\n".join(lines) + "\n"
-    with open(os.path.join(args.out, "tradeoff.md"), "w") as f:
-        f.write(f"# FedRAS bytes against accuracy, {args.dataset}, {args.rounds} rounds\n\n{table}")
+    table = markdown_table(
+        ["run", "HR@10", "NDCG@10", "HR@10 / fedavg", "MB total", "share of fedavg bytes"],
+        [[r["label"], f"{r['hr10']:.4f}", f"{r['ndcg10']:.4f}", f"{r['hr10'] / fedavg['hr10']:.3f}",
+          f"{r['bytes'] / MB:.1f}", f"{100 * r['share']:.2f}%"] for r in rows])
+    write_markdown(os.path.join(args.out, "tradeoff.md"),
+                   f"FedRAS bytes against accuracy, {args.dataset}, {args.rounds} rounds", table)
     print(table)
 
     import matplotlib

@@ -93,25 +93,34 @@ def sim_time_to(result: Dict[str, Any], target: float):
     return None
 
 
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) -> str:
+    """A Markdown table: the first ``left`` columns left-aligned, the others right-aligned."""
+    rule = "|" + "|".join("---" if i < left else "---:" for i in range(len(header))) + "|"
+    return "\n".join(["| " + " | ".join(header) + " |", rule, *("| " + " | ".join(r) + " |" for r in rows)]) + "\n"
+
+
+def write_markdown(path: str, title: str, table: str) -> None:
+    """``# title``, a blank line, then ``table``."""
+    with open(path, "w") as f:
+        f.write(f"# {title}\n\n{table}")
+
+
 def compare_table(results: Sequence[Dict[str, Any]], labels: Sequence[str]) -> str:
     """Markdown table of a comparison; reduction is against the fedavg run if present,
     and so is the target of the time-to-accuracy column (95% of fedavg's best HR@10)."""
     base = next((r for r, lab in zip(results, labels) if r["config"]["method"] == "fedavg"), None)
     base_bytes = base["bytes_total"] if base else None
     target = 0.95 * base["hr10"] if base and base["hr10"] else None
-    lines = [
-        "| method | HR@10 | NDCG@10 | MB up | MB down | reduction vs fedavg | sim. time (s) | sim. s to 95% of fedavg HR@10 |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
+    header = ["method", "HR@10", "NDCG@10", "MB up", "MB down", "reduction vs fedavg", "sim. time (s)",
+              "sim. s to 95% of fedavg HR@10"]
+    rows = []
     for res, label in zip(results, labels):
         red = 1.0 - res["bytes_total"] / base_bytes if base_bytes else res["reduction_vs_fedavg"]
         reach = sim_time_to(res, target) if target else None
-        lines.append(
-            f"| {label} | {_fmt(res['hr10'], '.4f')} | {_fmt(res['ndcg10'], '.4f')} | {res['bytes_up'] / MB:.2f} | "
-            f"{res['bytes_down'] / MB:.2f} | {_fmt(100 * red if red is not None else None, '.2f')}% | "
-            f"{res['sim_seconds']:.1f} | {_fmt(reach, '.1f') if target else 'n/a'} |"
-        )
-    return "\n".join(lines) + "\n"
+        rows.append([label, _fmt(res["hr10"], ".4f"), _fmt(res["ndcg10"], ".4f"), f"{res['bytes_up'] / MB:.2f}",
+                     f"{res['bytes_down'] / MB:.2f}", f"{_fmt(100 * red if red is not None else None, '.2f')}%",
+                     f"{res['sim_seconds']:.1f}", _fmt(reach, ".1f") if target else "n/a"])
+    return markdown_table(header, rows)
 
 
 def write_run(result: Dict[str, Any], out: str) -> None:
@@ -131,7 +140,6 @@ def write_compare(results: Sequence[Dict[str, Any]], labels: Sequence[str], out:
     write_json(os.path.join(out, "compare.json"), [dict(r, label=lab) for r, lab in zip(results, labels)])
     table = compare_table(results, labels)
     ds = results[0]["dataset"] if results else {"name": "?"}
-    with open(os.path.join(out, "compare.md"), "w") as f:
-        f.write(f"# {ds['name']}, {results[0]['config']['model'] if results else ''}\n\n{table}")
+    write_markdown(os.path.join(out, "compare.md"), f"{ds['name']}, {results[0]['config']['model'] if results else ''}", table)
     plot_runs(results, labels, os.path.join(out, "compare.png"), f"methods on {ds['name']}")
     return table
