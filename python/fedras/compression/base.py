@@ -65,9 +65,14 @@ class Actions:
         """Every row its own action."""
         return Actions(values, ptr, csr.local_index(ptr).to(torch.int32))
 
+    def entry_action(self, seg: torch.Tensor) -> torch.Tensor:
+        """int64 ``[M]``: each entry's row in ``actions``; ``seg`` int ``[M]`` is the
+        segment (client) of each entry."""
+        return self.action_offsets[seg] + self.action_idx.long()
+
     def reconstruct(self, ptr: torch.Tensor) -> torch.Tensor:
         """float32 ``[M, d]``: the update each row receives."""
-        out = self.actions[self.action_offsets[csr.segment_of(ptr)] + self.action_idx.long()]
+        out = self.actions[self.entry_action(csr.segment_of(ptr))]
         return out * self.row_scale[:, None] if self.row_scale is not None else out
 
 

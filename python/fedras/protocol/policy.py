@@ -18,7 +18,6 @@ from typing import Dict, Optional
 import numpy as np
 import torch
 
-from .. import csr
 from ..codec import F16, F32, Field
 from ..compression import Actions
 
@@ -55,18 +54,15 @@ def screen(rows: torch.Tensor, fields: Dict[str, Field], shared: Dict[str, np.nd
     return None
 
 
-def clip(acts: Actions, ptr: torch.Tensor, clip_norm: float) -> Actions:
+def clip(acts: Actions, seg: torch.Tensor, clip_norm: float) -> Actions:
     """``acts`` with entry norms above ``clip_norm`` x the median entry norm scaled down
-    (through ``row_scale``, so the scatter applies it for free)."""
+    (through ``row_scale``, so the scatter applies it for free). ``seg``: int ``[M]``, the
+    client of each entry."""
     if clip_norm <= 0 or acts.action_idx.numel() == 0:
         return acts
-    action_norm = acts.actions.norm(dim=1)
-    entry = action_norm[acts.action_offsets[csr.segment_of(ptr)] + acts.action_idx.long()]
+    entry = acts.actions.norm(dim=1)[acts.entry_action(seg)]
     scale = acts.row_scale if acts.row_scale is not None else torch.ones_like(entry)
-    entry = entry * scale.abs()
-    limit = clip_norm * float(entry.median())
-    factor = torch.where(entry > limit, limit / entry.clamp(min=1e-30), torch.ones_like(entry))
-    return Actions(acts.actions, acts.action_offsets, acts.action_idx, scale * factor)
+    return Actions(acts.actions, acts.action_offsets, acts.action_idx, scale * clip_vectors(entry * scale.abs(), clip_norm))
 
 
 def clip_vectors(norms: torch.Tensor, clip_norm: float) -> torch.Tensor:

@@ -91,9 +91,9 @@ class Server:
 
     def aggregate(self, inbox: Inbox, batch) -> Aggregate:
         """Mean of the clients' (decompressed) updates per touched row, one scatter."""
-        acts = clip(self.compressor.actions(batch), batch.ptr, self.policy.clip_norm)
-        update = torch.zeros_like(self.table)
         seg = csr.segment_of(batch.ptr).to(torch.int32)
+        acts = clip(self.compressor.actions(batch), seg, self.policy.clip_norm)
+        update = torch.zeros_like(self.table)
         self.ops.apply_actions(update, batch.rows, acts.action_idx, acts.actions, acts.action_offsets, seg,
                                reduce="mean", row_scale=acts.row_scale, validate=False)
         # Touched rows, sorted: a histogram over the table is O(M + n_items), a sort is O(M log M).
