@@ -26,8 +26,8 @@ class RoundPlan:
     - ``neg_items``: int64 ``[E, P, n_neg]`` negatives, per epoch, per positive.
     - ``row_ptr``: int64 ``[C + 1]``; ``rows`` int64 ``[M]`` the touched item rows, sorted
       within each client.
-    - ``pos_local`` int64 ``[P]`` / ``neg_local`` int64 ``[E, P, n_neg]``: each item's index
-      within its client's ``rows``.
+    - ``pos_row`` int64 ``[P]`` / ``neg_row`` int64 ``[E, P, n_neg]``: each item's index
+      in ``rows`` (its client's rows start at ``row_ptr[client]``).
     """
 
     clients: torch.Tensor
@@ -36,8 +36,8 @@ class RoundPlan:
     neg_items: torch.Tensor
     row_ptr: torch.Tensor
     rows: torch.Tensor
-    pos_local: torch.Tensor
-    neg_local: torch.Tensor
+    pos_row: torch.Tensor
+    neg_row: torch.Tensor
 
     @property
     def n_clients(self) -> int:
@@ -88,7 +88,6 @@ def plan_round(
         inv_pos, inv_neg = inverse[:n_pos], inverse[n_pos:].reshape(key_neg.shape)
     owner = keys // n_items
     row_ptr = csr.from_lengths(torch.bincount(owner, minlength=clients.numel()))
-    base = row_ptr[:-1][local]
     return RoundPlan(
         clients=clients,
         pos_ptr=pos_ptr,
@@ -96,8 +95,8 @@ def plan_round(
         neg_items=neg_items,
         row_ptr=row_ptr,
         rows=keys % n_items,
-        pos_local=inv_pos - base,
-        neg_local=inv_neg - base[None, :, None],
+        pos_row=inv_pos,
+        neg_row=inv_neg,
     )
 
 
@@ -110,8 +109,11 @@ def padded_batch(
     float32 ``[n_users, d]``; ``shared``: global shared weights (copied per client).
     """
     rows, _ = csr.padded(plan.row_ptr, plan.rows, members)
-    pos, pos_mask = csr.padded(plan.pos_ptr, plan.pos_local, members)
-    neg = torch.stack([csr.padded(plan.pos_ptr, plan.neg_local[e], members)[0] for e in range(plan.neg_local.shape[0])])
+    base = plan.row_ptr[members][:, None]          # flat row index -> index within the client
+    pos, pos_mask = csr.padded(plan.pos_ptr, plan.pos_row, members)
+    pos = (pos - base).masked_fill(~pos_mask, 0)
+    neg = torch.stack([csr.padded(plan.pos_ptr, plan.neg_row[e], members)[0] for e in range(plan.neg_row.shape[0])])
+    neg = (neg - base[None, :, :, None]).masked_fill(~pos_mask[None, :, :, None], 0)
     b = members.numel()
     return LocalBatch(
         u=users[plan.clients[members]],

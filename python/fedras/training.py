@@ -162,33 +162,33 @@ def train_mf_flat(plan, table: torch.Tensor, users: torch.Tensor, *, lr: float, 
     u = torch.index_select(users, 0, plan.clients)
     row_owner = csr.segment_of(plan.row_ptr)
     owner_pos = csr.segment_of(plan.pos_ptr)
-    base = plan.row_ptr[:-1][owner_pos]
-    pos_rows = base + plan.pos_local
-    n_pos, n_neg = pos_rows.numel(), plan.neg_local.shape[-1]
-    owner = torch.cat([owner_pos, owner_pos.repeat_interleave(n_neg)])
+    n_pos, n_neg = plan.pos_row.numel(), plan.neg_row.shape[-1]
     terms = loss_terms(plan.pos_ptr.diff(), n_neg, loss)
     per_sample = 1.0 / terms.clamp(min=1).to(u.dtype)
     coeff = w0.new_zeros(w0.shape[0], basis.shape[0]) if basis is not None else None
     w = ws.take("w", (m, d), device=dev).copy_(w0)
     scratch = ws.take("scratch", (m, d), device=dev)
     last = u.new_zeros(n_clients)
-    for epoch in range(plan.neg_local.shape[0]):
-        rows = torch.cat([pos_rows, (base[:, None] + plan.neg_local[epoch]).reshape(-1)])
+    epochs, bpr = plan.neg_row.shape[0], loss == "bpr" and n_neg > 0
+    for epoch in range(epochs):
+        rows = torch.cat([plan.pos_row, plan.neg_row[epoch].reshape(-1)])
         u_row = torch.index_select(u, 0, row_owner, out=ws.take("u_row", (m, d), device=dev))  # each row's owner
         s = torch.einsum("md,md->m", u_row, w)[rows]                    # [N] sample scores
         s_pos, s_neg = s[:n_pos], s[n_pos:].view(n_pos, n_neg)
-        if loss == "bpr" and n_neg > 0:
+        if bpr:
             diff = s_neg - s_pos[:, None]
             pair = torch.sigmoid(diff)                      # d softplus(diff) / d diff
             g = torch.cat([-pair.sum(1), pair.reshape(-1)])
-            per_term = F.softplus(diff).sum(1)
-            term_owner = owner_pos
         else:
             g = torch.sigmoid(s)
             g[:n_pos] -= 1.0                                # d BCE / d s = sigmoid(s) - y
-            per_term = torch.cat([F.softplus(-s_pos), F.softplus(s_neg).reshape(-1)])
-            term_owner = owner
-        last = u.new_zeros(n_clients).index_add_(0, term_owner, per_term) * per_sample
+        if epoch == epochs - 1:                             # only the last epoch's loss is reported
+            if bpr:
+                per_term, term_owner = F.softplus(diff).sum(1), owner_pos
+            else:
+                per_term = torch.cat([F.softplus(-s_pos), F.softplus(s_neg).reshape(-1)])
+                term_owner = torch.cat([owner_pos, owner_pos.repeat_interleave(n_neg)])
+            last = u.new_zeros(n_clients).index_add_(0, term_owner, per_term) * per_sample
         g_row = w.new_zeros(w.shape[0]).index_add_(0, rows, g)[:, None]   # [M, 1] summed per row
         grad_u = u.new_zeros(u.shape).index_add_(0, row_owner, torch.mul(w, g_row, out=scratch))
         grad_w = u_row.mul_(g_row)                                          # reuses u_row's memory
