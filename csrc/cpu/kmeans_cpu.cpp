@@ -85,7 +85,7 @@ FEDRAS_INLINE void best_centroids(const float* x, const float* ct, const float* 
     tile_dots<R>(x, ct, d, kpad, c0, acc);
     const v8f cn_lo = load8(cn + c0), cn_hi = load8(cn + c0 + 8);
     for (int r = 0; r < R; ++r) {
-      const v8f lo = cn_lo - 2.0f * acc[r][0], hi = cn_hi - 2.0f * acc[r][1];
+      const v8f lo = no_nan8(cn_lo - 2.0f * acc[r][0]), hi = no_nan8(cn_hi - 2.0f * acc[r][1]);
       // Minimum of the tile, then its first index: the same choice as a sequential scan
       // with `<` (lowest index on ties), in a handful of vector operations.
       v8f m = hi < lo ? hi : lo;

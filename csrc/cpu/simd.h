@@ -8,6 +8,7 @@
 #pragma once
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define FEDRAS_MULTIVERSION __attribute__((target_clones("arch=x86-64-v3", "default")))
@@ -46,8 +47,14 @@ FEDRAS_INLINE void tile_dots(const float* x, const float* ct, int64_t d, int kpa
   }
 }
 
-// Lane-wise minimum (a NaN in a loses to b).
+// Lane-wise minimum of NaN-free vectors (callers map NaN to +inf first: see no_nan8).
 FEDRAS_INLINE v8f min8(v8f a, v8f b) { return b < a ? b : a; }
+
+// NaN lanes -> +inf, so a NaN score never wins a minimum, as in a sequential `<` scan.
+FEDRAS_INLINE v8f no_nan8(v8f a) {
+  const v8f inf = v8f{} + std::numeric_limits<float>::infinity();
+  return a == a ? a : inf;
+}
 
 // Pad count k up to a multiple of kTile.
 inline int padded_columns(int64_t k) { return static_cast<int>((k + kTile - 1) / kTile * kTile); }
