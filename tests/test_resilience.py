@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from fedras.compression import FedRAS, InvalidPayload
 from fedras.codec import F32, I64, Message, Packed, PayloadError, RowSet, decode, encode
 from fedras.config import Config
 from fedras.data import make_synthetic
@@ -44,7 +45,8 @@ def test_rounds_complete_and_the_table_stays_finite_under_faults(data, method):
 def test_every_corruption_kind_is_rejected_or_caught_later():
     rows = np.array([1, 5, 9])
     msg = Message("fedras/up", 1, 7, {"rows": RowSet(rows, 150), "actions": F32(np.ones((2, 16), np.float32)),
-                                      "assign": Packed(np.array([0, 1, 0], np.int32), 1), "n": I64(np.int64(3))})
+                                      # 2 bits for 2 actions: bad_index writes 3, out of range.
+                                      "assign": Packed(np.array([0, 1, 0], np.int32), 2), "n": I64(np.int64(3))})
     wire = encode(msg)
     rng = np.random.default_rng(0)
     for kind in KINDS:
@@ -58,6 +60,11 @@ def test_every_corruption_kind_is_rejected_or_caught_later():
         assert kind in ("nan", "huge", "bad_index", "wrong_round")
         if kind == "nan":
             assert screen(torch.from_numpy(rows), dict(got.fields), {}, Policy()) is not None
+        if kind == "huge":
+            assert np.isfinite(arr).all() and np.abs(arr).max() >= 1e29    # finite: left to the clip
+        if kind == "bad_index":
+            with pytest.raises(InvalidPayload, match="assign holds index 3"):
+                FedRAS().parse(torch.from_numpy(rows), dict(got.fields), 16)
         if kind == "wrong_round":
             assert got.round == 2
         assert arr.shape == (2, 16)

@@ -254,7 +254,7 @@ class Packed(Field):
         object.__setattr__(self, "bits", int(self.bits))
 
     def wire_size(self) -> int:
-        return _PACKED_SPEC.size + (self.idx.size * self.bits + 7) // 8
+        return _PACKED_SPEC.size + bitpack.packed_nbytes(self.idx.size, self.bits)
 
     def wire_parts(self) -> Tuple[bytes, np.ndarray]:
         idx, bits = self.idx, self.bits
