@@ -113,8 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Config:
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if hasattr(args, f.name)}
+def _config(args: argparse.Namespace, parser: argparse.ArgumentParser, base: Optional[Dict[str, Any]] = None) -> Config:
+    """The Config of the flags given, over ``base`` (a saved config, when resuming) or the defaults."""
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if hasattr(args, f.name)}
+    values = {**(base or {}), **given}
     if getattr(args, "tier_shares", None):
         try:
             shares = [float(s) for s in args.tier_shares.split(",")]
@@ -125,7 +127,7 @@ def _config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Config
             parser.error(f"--tier-shares needs {len(base)} values, got {len(shares)}")
         values["tiers"] = tuple(dataclasses.replace(t, share=s) for t, s in zip(base, shares))
     try:
-        cfg = Config(**values)
+        cfg = Config.from_dict(values)
     except ValueError as exc:
         parser.error(str(exc))
     if cfg.device.startswith("cuda"):
@@ -191,10 +193,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if getattr(args, "resume", None):
         try:
             resume = load(os.path.join(args.resume, FILENAME))
-            given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if hasattr(args, f.name)}
-            cfg = Config.from_dict({**resume["config"], "out": args.resume, **given})
-            check_compatible(resume["config"], cfg)
-        except (CheckpointError, ValueError) as exc:
+        except CheckpointError as exc:
+            sub.error(str(exc))
+        cfg = _config(args, sub, base={**resume["config"], "out": args.resume})
+        try:
+            check_compatible(resume["config"], cfg)  # here too, to refuse before loading any data
+        except CheckpointError as exc:
             sub.error(str(exc))
     else:
         cfg = _config(args, sub)
