@@ -7,9 +7,9 @@ import torch
 
 import fedras_ext
 from fedras import csr
-from fedras.codec import decode, encode
+from fedras.codec import decode
 from fedras.compression import Context, Dense, FedRAS, LowRank, Quant, SVD, TopK, Updates, random_basis
-from fedras.protocol.payloads import parse_uplink, uplink_message
+from fedras.protocol.payloads import encode_uplinks, parse_uplink
 
 
 def updates(values_per_segment, ids=None):
@@ -113,12 +113,9 @@ def test_wire_round_trip_gives_the_same_reconstruction(comp, k, basis):
     c = ctx(k, basis)
     batch = comp.compress(upd, c)
     before = comp.actions(batch).reconstruct(upd.ptr)
-    fields = comp.fields(batch)
-    rows = [upd.rows[upd.ptr[s]: upd.ptr[s + 1]] for s in range(3)]
-    decoded = []
-    for s in range(3):
-        wire = encode(uplink_message(comp.name, 1, int(upd.ids[s]), rows[s].numpy(), fields[s], 7, {}, 64))
-        decoded.append(parse_uplink(decode(wire), comp.name, 1, 64, {}))
+    wires, _ = encode_uplinks(comp.name, 1, upd.ids.tolist(), upd.rows.numpy(), upd.ptr.numpy(), comp.columns(batch),
+                              np.full(3, 7), {}, 64)
+    decoded = [parse_uplink(decode(wire), comp.name, 1, 64, {}) for wire in wires]
     joined, errors = comp.join([u.rows for u in decoded], [u.fields for u in decoded], 8, c)
     assert errors == []
     assert torch.equal(joined.rows, upd.rows)

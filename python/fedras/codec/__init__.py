@@ -10,7 +10,8 @@ fields); the protocol layer chooses the fields of each payload kind. Field types
 
 ``encode(msg) -> bytes``; ``decode(buf, limits=...) -> Message`` treats ``buf`` as
 hostile and raises only :class:`PayloadError` subclasses; ``encoded_size(msg)`` is the
-exact payload length. The byte layout is documented in :mod:`fedras.codec.message`.
+exact payload length. ``encode_batch`` writes many messages of one shape from
+per-field columns (the simulation's uplinks), byte-identical to ``encode``. The byte layout is documented in :mod:`fedras.codec.message`.
 
 Example::
 
@@ -38,8 +39,14 @@ from .fields import F16, F32, I8, I32, I64, U8, Field, Packed
 from .limits import DEFAULT_LIMITS, Limits
 from .message import FORMAT_VERSION, MAGIC, SERVER_ID, Message, decode, encode, encoded_size, field_size
 from .rowset import RowSet
+from .batch import ArrayColumn, Column, PackedColumn, RowSetColumn, encode_batch
 
 __all__ = [
+    "ArrayColumn",
+    "Column",
+    "PackedColumn",
+    "RowSetColumn",
+    "encode_batch",
     "BadMagic",
     "ChecksumMismatch",
     "DEFAULT_LIMITS",

@@ -1,7 +1,9 @@
 """A bounds-checked cursor over an untrusted byte buffer."""
 from __future__ import annotations
 
+import functools
 import struct
+from typing import Optional
 
 from .errors import MalformedPayload, TruncatedPayload
 
@@ -71,6 +73,12 @@ class Reader:
     def name(self, what: str) -> str:
         """A length-prefixed (u8) visible-ASCII name of 1..32 bytes."""
         raw = bytes(self.take(self.u8(what), what))
-        if not is_valid_name(raw):
+        name = _checked_name(raw)
+        if name is None:
             raise MalformedPayload(f"{what} must be 1..{MAX_NAME_LEN} visible ASCII bytes, got {raw[:40]!r}")
-        return raw.decode("ascii")
+        return name
+
+
+@functools.lru_cache(maxsize=256)  # every payload repeats the same few names; bounded, so hostile names cannot grow it
+def _checked_name(raw: bytes) -> Optional[str]:
+    return raw.decode("ascii") if is_valid_name(raw) else None

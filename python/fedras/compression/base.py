@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .. import csr
-from ..codec import Field
+from ..codec import Column, Field
 
 
 class InvalidPayload(ValueError):
@@ -105,9 +105,16 @@ class Compressor:
         """The batch as actions (what the receiver applies)."""
         raise NotImplementedError
 
+    def columns(self, batch: Any) -> Dict[str, Column]:
+        """The codec fields of every segment's payload (the touched rows excluded), one
+        column per field over the segments: what ``encode_batch`` writes."""
+        raise NotImplementedError
+
     def fields(self, batch: Any) -> List[Dict[str, Field]]:
         """Per segment, the codec fields of its payload (the touched rows excluded)."""
-        raise NotImplementedError
+        columns = self.columns(batch)
+        n = next(iter(columns.values())).n
+        return [{name: col.field(s) for name, col in columns.items()} for s in range(n)]
 
     def parse(self, rows: torch.Tensor, fields: Dict[str, Field], dim: int) -> Tuple[np.ndarray, ...]:
         """One decoded payload's fields as arrays, after checking them against its rows

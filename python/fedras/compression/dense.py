@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Tuple
+from typing import Dict, Tuple
 
 import numpy as np
 import torch
 
-from ..codec import F32, Field
+from ..codec import F32, ArrayColumn, Column, Field
 from .base import Actions, Compressor, Context, InvalidPayload, Updates, cat_arrays, join_rows, require_field
 
 
@@ -27,9 +27,8 @@ class Dense(Compressor):
     def actions(self, batch: DenseBatch) -> Actions:
         return Actions.dense(batch.values, batch.ptr)
 
-    def fields(self, batch: DenseBatch) -> List[Dict[str, Field]]:
-        values, ptr = batch.values.cpu().numpy(), batch.ptr.tolist()
-        return [{"delta": F32(values[ptr[s]: ptr[s + 1]])} for s in range(len(ptr) - 1)]
+    def columns(self, batch: DenseBatch) -> Dict[str, Column]:
+        return {"delta": ArrayColumn(F32, batch.values.cpu().numpy(), batch.ptr.cpu().numpy())}
 
     def parse(self, rows: torch.Tensor, fields: Dict[str, Field], dim: int) -> Tuple[np.ndarray, ...]:
         arr = require_field(fields, "delta", F32).array

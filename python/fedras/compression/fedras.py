@@ -8,14 +8,14 @@ one float16 scale per row on top of the index.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
 
 from fedras_ext import bits_for
 
-from ..codec import F16, F32, Field, Packed
+from ..codec import F16, F32, ArrayColumn, Column, Field, Packed, PackedColumn
 from .. import csr
 from .base import Actions, Compressor, Context, InvalidPayload, Updates, cat_arrays, join_rows, require_field
 
@@ -60,22 +60,15 @@ class FedRAS(Compressor):
     def actions(self, batch: FedRASBatch) -> Actions:
         return Actions(batch.actions, batch.action_offsets, batch.assignment, batch.scale)
 
-    def fields(self, batch: FedRASBatch) -> List[Dict[str, Field]]:
+    def columns(self, batch: FedRASBatch) -> Dict[str, Column]:
+        ptr, aoff = batch.ptr.cpu().numpy(), batch.action_offsets.cpu().numpy()
         actions = batch.actions.cpu().numpy()
-        assignment = batch.assignment.cpu().numpy()
-        scale = batch.scale.cpu().numpy().astype(np.float16) if batch.scale is not None else None
-        ptr, aoff = batch.ptr.tolist(), batch.action_offsets.tolist()
-        wire = F16 if self.half else F32
-        out = []
-        for s in range(len(ptr) - 1):
-            k = aoff[s + 1] - aoff[s]
-            f: Dict[str, Field] = {
-                "actions": wire(actions[aoff[s]: aoff[s + 1]].astype(np.float16) if self.half else actions[aoff[s]: aoff[s + 1]]),
-                "assign": Packed(assignment[ptr[s]: ptr[s + 1]], bits_for(max(k, 1))),
-            }
-            if scale is not None:
-                f["scale"] = F16(scale[ptr[s]: ptr[s + 1]])
-            out.append(f)
+        out: Dict[str, Column] = {
+            "actions": ArrayColumn(F16, actions.astype(np.float16), aoff) if self.half else ArrayColumn(F32, actions, aoff),
+            "assign": PackedColumn(batch.assignment.cpu().numpy(), ptr, np.array([bits_for(max(k, 1)) for k in np.diff(aoff).tolist()])),
+        }
+        if batch.scale is not None:
+            out["scale"] = ArrayColumn(F16, batch.scale.cpu().numpy().astype(np.float16), ptr)
         return out
 
     def parse(self, rows: torch.Tensor, fields: Dict[str, Field], dim: int) -> Tuple[np.ndarray, ...]:

@@ -10,12 +10,12 @@ subspace.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Tuple
+from typing import Dict, Tuple
 
 import numpy as np
 import torch
 
-from ..codec import F32, Field
+from ..codec import F32, ArrayColumn, Column, Field
 from .base import Actions, Compressor, Context, InvalidPayload, Updates, cat_arrays, join_rows, require_field
 
 
@@ -47,9 +47,8 @@ class LowRank(Compressor):
     def actions(self, batch: LowRankBatch) -> Actions:
         return Actions.dense(batch.coef @ batch.basis, batch.ptr)
 
-    def fields(self, batch: LowRankBatch) -> List[Dict[str, Field]]:
-        coef, ptr = batch.coef.cpu().numpy(), batch.ptr.tolist()
-        return [{"coef": F32(coef[ptr[s]: ptr[s + 1]])} for s in range(len(ptr) - 1)]
+    def columns(self, batch: LowRankBatch) -> Dict[str, Column]:
+        return {"coef": ArrayColumn(F32, batch.coef.cpu().numpy(), batch.ptr.cpu().numpy())}
 
     def parse(self, rows: torch.Tensor, fields: Dict[str, Field], dim: int) -> Tuple[np.ndarray, ...]:
         coef = require_field(fields, "coef", F32).array

@@ -3,12 +3,12 @@ with the row's mean magnitude as scale (scaled sign)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Tuple
+from typing import Dict, Tuple
 
 import numpy as np
 import torch
 
-from ..codec import F32, I8, Field, Packed
+from ..codec import F32, I8, ArrayColumn, Column, Field, Packed, PackedColumn
 from .base import Actions, Compressor, Context, InvalidPayload, Updates, cat_arrays, join_rows, require_field
 
 
@@ -45,14 +45,11 @@ class Quant(Compressor):
     def actions(self, batch: QuantBatch) -> Actions:
         return Actions.dense(self._dense(batch), batch.ptr)
 
-    def fields(self, batch: QuantBatch) -> List[Dict[str, Field]]:
-        scale, codes, ptr = batch.scale.cpu().numpy(), batch.codes.cpu().numpy(), batch.ptr.tolist()
-        out = []
-        for s in range(len(ptr) - 1):
-            sl = slice(ptr[s], ptr[s + 1])
-            code = I8(codes[sl]) if self.bits == 8 else Packed(codes[sl].reshape(-1), 1)
-            out.append({"scale": F32(scale[sl]), "codes": code})
-        return out
+    def columns(self, batch: QuantBatch) -> Dict[str, Column]:
+        ptr, codes = batch.ptr.cpu().numpy(), batch.codes.cpu().numpy()
+        d = codes.shape[1]
+        return {"scale": ArrayColumn(F32, batch.scale.cpu().numpy(), ptr),
+                "codes": ArrayColumn(I8, codes, ptr) if self.bits == 8 else PackedColumn(codes.reshape(-1), ptr * d, 1)}
 
     def parse(self, rows: torch.Tensor, fields: Dict[str, Field], dim: int) -> Tuple[np.ndarray, ...]:
         n = rows.numel()

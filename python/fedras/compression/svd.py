@@ -8,13 +8,13 @@ positive (a deterministic choice). A client sends ``(U S)_r`` (``|S_c| x r``) an
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Tuple
+from typing import Dict, Tuple
 
 import numpy as np
 import torch
 
 from .. import csr
-from ..codec import F32, Field
+from ..codec import F32, ArrayColumn, Column, Field
 from .base import Actions, Compressor, Context, InvalidPayload, Updates, cat_arrays, join_rows, require_field
 
 
@@ -48,9 +48,9 @@ class SVD(Compressor):
         seg = csr.segment_of(batch.ptr)
         return Actions.dense(torch.einsum("mr,mrd->md", batch.coef, batch.basis[seg]), batch.ptr)
 
-    def fields(self, batch: SVDBatch) -> List[Dict[str, Field]]:
-        coef, basis, ptr = batch.coef.cpu().numpy(), batch.basis.cpu().numpy(), batch.ptr.tolist()
-        return [{"coef": F32(coef[ptr[s]: ptr[s + 1]]), "basis": F32(basis[s])} for s in range(len(ptr) - 1)]
+    def columns(self, batch: SVDBatch) -> Dict[str, Column]:
+        return {"coef": ArrayColumn(F32, batch.coef.cpu().numpy(), batch.ptr.cpu().numpy()),
+                "basis": ArrayColumn(F32, batch.basis.cpu().numpy())}  # [S, r, d]: one [r, d] each
 
     def parse(self, rows: torch.Tensor, fields: Dict[str, Field], dim: int) -> Tuple[np.ndarray, ...]:
         coef, basis = require_field(fields, "coef", F32).array, require_field(fields, "basis", F32).array

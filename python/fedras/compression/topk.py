@@ -6,7 +6,7 @@ values plus, bit-packed, each entry's row (within ``S_c``) and column.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Tuple
+from typing import Dict, Tuple
 
 import numpy as np
 import torch
@@ -14,7 +14,7 @@ import torch
 from fedras_ext import bits_for
 
 from .. import csr
-from ..codec import F32, Field, Packed
+from ..codec import F32, ArrayColumn, Column, Field, Packed, PackedColumn
 from .base import Actions, Compressor, Context, InvalidPayload, Updates, cat_arrays, join_rows, require_field
 
 
@@ -60,18 +60,14 @@ class TopK(Compressor):
     def actions(self, batch: TopKBatch) -> Actions:
         return Actions.dense(self._dense(batch), batch.ptr)
 
-    def fields(self, batch: TopKBatch) -> List[Dict[str, Field]]:
-        values, row, col = (t.cpu().numpy() for t in (batch.values, batch.row, batch.col))
-        ptr, eptr = batch.ptr.tolist(), batch.entry_ptr.tolist()
-        out = []
-        for s in range(len(ptr) - 1):
-            sl = slice(eptr[s], eptr[s + 1])
-            out.append({
-                "values": F32(values[sl]),
-                "row": Packed(row[sl].astype(np.int32), bits_for(max(ptr[s + 1] - ptr[s], 1))),
-                "col": Packed(col[sl].astype(np.int32), bits_for(batch.dim)),
-            })
-        return out
+    def columns(self, batch: TopKBatch) -> Dict[str, Column]:
+        eptr = batch.entry_ptr.cpu().numpy()
+        n_rows = batch.ptr.diff().clamp(min=1).tolist()
+        return {
+            "values": ArrayColumn(F32, batch.values.cpu().numpy(), eptr),
+            "row": PackedColumn(batch.row.to(torch.int32).cpu().numpy(), eptr, np.array([bits_for(n) for n in n_rows])),
+            "col": PackedColumn(batch.col.to(torch.int32).cpu().numpy(), eptr, bits_for(batch.dim)),
+        }
 
     def parse(self, rows: torch.Tensor, fields: Dict[str, Field], dim: int) -> Tuple[np.ndarray, ...]:
         values = require_field(fields, "values", F32).array

@@ -10,9 +10,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from ..codec import encode, field_size
 from ..compression import Compressor, Context, Updates
-from .payloads import uplink_message
+from .payloads import encode_uplinks
 from .residuals import ResidualStore
 
 
@@ -33,16 +32,10 @@ def client_uplinks(*, method: str, compressor: Compressor, ctx: Context, updates
     batch = compressor.compress(upd, ctx)
     if residuals is not None:
         residuals.put(upd.ids, upd.ptr, upd.rows, values - compressor.actions(batch).reconstruct(upd.ptr))
-    fields = compressor.fields(batch)
-    rows = upd.rows.cpu().numpy()
-    ptr = upd.ptr.tolist()
+    columns = compressor.columns(batch)
     ids = upd.ids.tolist()
-    shared = {k: v.cpu().numpy() for k, v in shared_deltas.items()}
-    wires = []
-    field_bytes = np.zeros(len(ids), dtype=np.int64)
-    for s, client in enumerate(ids):
-        msg = uplink_message(method, round_, client, rows[ptr[s]: ptr[s + 1]], fields[s], int(n_samples[s]),
-                             {k: v[s] for k, v in shared.items()}, n_items)
-        wires.append((client, encode(msg)))
-        field_bytes[s] = sum(field_size(name, f) for name, f in fields[s].items())
-    return wires, batch, field_bytes
+    wires, sizes = encode_uplinks(method, round_, ids, upd.rows.cpu().numpy(), upd.ptr.cpu().numpy(), columns,
+                                  np.asarray(n_samples, dtype=np.int64),
+                                  {k: v.cpu().numpy() for k, v in shared_deltas.items()}, n_items)
+    field_bytes = sum((sizes[name] for name in columns), np.zeros(len(ids), dtype=np.int64))
+    return list(zip(ids, wires)), batch, field_bytes

@@ -10,12 +10,12 @@ method's fields (compressed downlink) or ``new_rows`` F32 new rows (full), and
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Mapping, Tuple
+from typing import Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
 import torch
 
-from ..codec import F32, I64, SERVER_ID, Field, Message, RowSet
+from ..codec import F32, I64, SERVER_ID, ArrayColumn, Column, Field, Message, RowSet, RowSetColumn, encode_batch
 from ..compression.base import InvalidPayload
 
 SHARED_PREFIX = "shared."
@@ -32,11 +32,17 @@ class Uplink:
     shared: Dict[str, np.ndarray]      # shared-weight deltas
 
 
-def uplink_message(method: str, round_: int, client: int, rows: np.ndarray, fields: Mapping[str, Field],
-                   n_samples: int, shared: Mapping[str, np.ndarray], n_items: int) -> Message:
-    out: Dict[str, Field] = {"rows": RowSet(rows, n_items), **fields, "n": I64(np.int64(n_samples))}
-    out.update({SHARED_PREFIX + k: F32(np.array(v, dtype=np.float32, order="C")) for k, v in shared.items()})
-    return Message(f"{method}/up", round_, client, out)
+def encode_uplinks(method: str, round_: int, clients: Sequence[int], rows: np.ndarray, ptr: np.ndarray,
+                   fields: Mapping[str, Column], n_samples: np.ndarray, shared: Mapping[str, np.ndarray],
+                   n_items: int) -> Tuple[List[bytes], Dict[str, np.ndarray]]:
+    """The uplinks of S clients, encoded: client ``s`` sends its touched rows
+    ``rows[ptr[s]:ptr[s + 1]]`` (int64, sorted), its ``fields`` (the method's columns),
+    ``n_samples[s]`` (int64 ``[S]``) and ``shared[k][s]`` (float32, leading ``S``).
+    Returns the payloads and every field's bytes per payload (see ``encode_batch``)."""
+    columns: Dict[str, Column] = {"rows": RowSetColumn(rows, ptr, n_items), **fields,
+                                  "n": ArrayColumn(I64, np.asarray(n_samples, dtype=np.int64))}
+    columns.update({SHARED_PREFIX + k: ArrayColumn(F32, np.ascontiguousarray(v, dtype=np.float32)) for k, v in shared.items()})
+    return encode_batch(f"{method}/up", round_, clients, columns)
 
 
 def _split_shared(msg: Message, shared_shapes: Mapping[str, Tuple[int, ...]]) -> Tuple[Dict[str, Field], Dict[str, np.ndarray]]:

@@ -1,0 +1,301 @@
+"""Encode many messages of one shape at once: the simulation's uplinks of a round.
+
+A round's uplinks all carry the same fields, each a slice of one flat per-round array.
+:func:`encode_batch` takes those arrays as *columns* (one per field) and writes every
+message with vectorised numpy per column plus a short loop that joins each message's
+parts, instead of building and encoding one :class:`Message` per client (about 10x
+less Python per message).
+
+The bytes are exactly those of ``encode(Message(kind, round, sender, {name:
+column.field(s)}))``: :func:`encode` is the reference, and the tests compare the two
+on random and edge-case batches. Columns check their values as the field classes do
+(same ValueErrors), so a batch cannot encode what a Message would refuse.
+"""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Type, Union
+
+import numpy as np
+
+from .fields import MAX_NDIM, U32_MAX, Field, Packed, _ArrayField, check_u32, coerce_array
+from .message import _PREAMBLE, _ROUND_SENDER_COUNT, _U32, FORMAT_VERSION, MAGIC, _ascii_name
+from .rowset import BITMAP, DELTA_VARINT, RowSet, bitmap_nbytes
+from .varint import encode_uvarints, uvarint_lengths
+
+Wire = Tuple[np.ndarray, List[memoryview]]  # (declared sizes uint8 [S, h], body of each message)
+
+
+def _lengths(ptr: np.ndarray, n: int, what: str) -> np.ndarray:
+    """int64 ``[S]`` segment lengths of CSR offsets ``ptr`` over ``n`` items (checked)."""
+    ptr = np.asarray(ptr, dtype=np.int64)
+    if ptr.ndim != 1 or ptr.size == 0 or ptr[0] != 0 or ptr[-1] != n or np.any(ptr[1:] < ptr[:-1]):
+        raise ValueError(f"{what}: offsets must be non-decreasing from 0 to {n}")
+    return np.diff(ptr)
+
+
+def _u32_columns(n: int, *cols: np.ndarray) -> np.ndarray:
+    """uint8 ``[n, 4 * len(cols)]``: each int64 ``[n]`` column as little-endian u32 (checked)."""
+    out = np.stack([np.asarray(c, dtype=np.int64) for c in cols], axis=1) if cols else np.zeros((n, 0), np.int64)
+    if out.size and (out.min() < 0 or out.max() > U32_MAX):
+        raise ValueError("a declared size is outside [0, 2**32)")
+    return np.ascontiguousarray(out.astype("<u4")).view(np.uint8).reshape(n, -1)
+
+
+def _slices(flat: np.ndarray, nbytes: np.ndarray) -> List[memoryview]:
+    """``flat`` (uint8) cut into consecutive pieces of ``nbytes`` bytes."""
+    view = memoryview(flat)
+    ends = np.cumsum(nbytes).tolist()
+    starts = [0] + ends[:-1]
+    return [view[a:b] for a, b in zip(starts, ends)]
+
+
+class Column:
+    """One field of every message of a batch."""
+
+    n: int  # messages
+
+    def field(self, s: int) -> Field:
+        """The field of message ``s`` as a Field (what ``encode`` would be given)."""
+        raise NotImplementedError
+
+    def wire(self) -> Wire:
+        """Declared sizes of every message (uint8 ``[S, h]``, the same ``h`` for all) and bodies."""
+        raise NotImplementedError
+
+    @property
+    def field_type(self) -> Type[Field]:
+        raise NotImplementedError
+
+
+@dataclass
+class ArrayColumn(Column):
+    """A dense array field (``cls`` is F32, F16, I8, U8, I32 or I64).
+
+    With ``ptr`` (int64 ``[S + 1]``), message ``s`` gets ``data[ptr[s]:ptr[s + 1]]``;
+    without, it gets ``data[s]`` (e.g. ``data`` int64 ``[S]`` gives 0-d scalars).
+    """
+
+    cls: Type[_ArrayField]
+    data: np.ndarray
+    ptr: Optional[np.ndarray] = None
+
+    def __post_init__(self) -> None:
+        self.data = coerce_array(self.data, self.cls.DTYPE, self.cls.__name__)
+        ragged = self.ptr is not None
+        if self.data.ndim < 1 or self.data.ndim - (0 if ragged else 1) > MAX_NDIM:
+            raise ValueError(f"{self.cls.__name__} column of shape {self.data.shape}: messages need 0..{MAX_NDIM} dims")
+        if ragged:
+            self.counts = _lengths(self.ptr, self.data.shape[0], self.cls.__name__)
+            self.ptr = np.concatenate([[0], np.cumsum(self.counts)])
+        self.n = len(self.counts) if ragged else self.data.shape[0]
+
+    @property
+    def field_type(self) -> Type[Field]:
+        return self.cls
+
+    def field(self, s: int) -> Field:
+        if self.ptr is None:
+            return self.cls(self.data[s])
+        return self.cls(self.data[self.ptr[s]: self.ptr[s + 1]])
+
+    def wire(self) -> Wire:
+        tail = self.data.shape[1:]
+        for d in tail:
+            check_u32(d, "array dimension")
+        per_message = self.cls.WIRE_DTYPE.itemsize * int(np.prod(tail, dtype=np.int64))
+        fixed = [np.full(self.n, d, dtype=np.int64) for d in tail]
+        if self.ptr is not None:  # [count_s, *tail] each
+            dims, nbytes = [self.counts, *fixed], self.counts * per_message
+        else:                     # tail each
+            dims, nbytes = fixed, np.full(self.n, per_message, dtype=np.int64)
+        if nbytes.size and nbytes.max() > U32_MAX:
+            raise ValueError("an array is over the 4 GiB field body limit")
+        spec = np.concatenate([np.full((self.n, 1), len(dims), dtype=np.uint8), _u32_columns(self.n, *dims)], axis=1)
+        flat = np.ascontiguousarray(self.data, dtype=self.cls.WIRE_DTYPE).reshape(-1).view(np.uint8)
+        return spec, _slices(flat, nbytes)
+
+
+@dataclass
+class RowSetColumn(Column):
+    """A RowSet field: message ``s`` gets ``ids[ptr[s]:ptr[s + 1]]`` (sorted, unique,
+    in ``[0, universe)``), as a bitmap or delta varints by RowSet's rule."""
+
+    ids: np.ndarray
+    ptr: np.ndarray
+    universe: int
+
+    def __post_init__(self) -> None:
+        self.ids = coerce_array(self.ids, np.dtype(np.int64), "RowSet ids", integers=True)
+        if self.ids.ndim != 1:
+            raise ValueError(f"RowSet ids must be 1-D, got shape {self.ids.shape}")
+        self.universe = check_u32(self.universe, "RowSet universe")
+        self.counts = _lengths(self.ptr, self.ids.size, "RowSet")
+        self.ptr = np.concatenate([[0], np.cumsum(self.counts)])
+        self.n = self.counts.size
+        self.first = np.zeros(self.ids.size, dtype=bool)  # first id of its message
+        self.first[self.ptr[:-1][self.counts > 0]] = True
+        ids = self.ids
+        if ids.size and (ids.min() < 0 or ids.max() >= self.universe):
+            raise ValueError(f"RowSet ids must lie in [0, {self.universe}), got [{int(ids.min())}, {int(ids.max())}]")
+        if ids.size > 1 and not np.all((ids[1:] > ids[:-1]) | self.first[1:]):
+            raise ValueError("RowSet ids must be sorted and unique")
+
+    @property
+    def field_type(self) -> Type[Field]:
+        return RowSet
+
+    def field(self, s: int) -> Field:
+        return RowSet(self.ids[self.ptr[s]: self.ptr[s + 1]], self.universe)
+
+    def wire(self) -> Wire:
+        ids, counts = self.ids, self.counts
+        bitmap_len = bitmap_nbytes(self.universe)
+        # Varints take a byte per id at least, so only messages of fewer ids than the
+        # bitmap's bytes need their varint length (RowSet's _varint_plan, batched).
+        maybe = counts < bitmap_len
+        rows_maybe = np.repeat(maybe, counts)
+        sub, first = ids[rows_maybe], self.first[rows_maybe]
+        deltas = sub.astype(np.uint64)  # the first id of a message as is, then the gaps
+        deltas[1:] -= np.where(first[1:], 0, sub[:-1]).astype(np.uint64)
+        lengths = uvarint_lengths(deltas)
+        cum = np.concatenate([[0], np.cumsum(lengths)])
+        sub_ptr = np.concatenate([[0], np.cumsum(counts[maybe])])
+        varint_len = np.zeros(self.n, dtype=np.int64)
+        varint_len[maybe] = cum[sub_ptr[1:]] - cum[sub_ptr[:-1]]
+        varint = maybe & (varint_len < bitmap_len)
+
+        chosen = np.repeat(varint[maybe], counts[maybe])
+        stream = encode_uvarints(deltas[chosen], lengths[chosen])
+        nbytes = np.where(varint, varint_len, bitmap_len)
+        bodies = _slices(stream, nbytes[varint])
+        which = np.flatnonzero(~varint)
+        # Bitmaps: one row of bits per bitmap message, packed at once.
+        bits = np.zeros((which.size, bitmap_len * 8), dtype=bool)
+        slot = np.repeat(np.arange(which.size), counts[which])
+        bits[slot, ids[~np.repeat(varint, counts)]] = True
+        maps = np.packbits(bits, axis=1, bitorder="little")
+        out: List[memoryview] = [None] * self.n  # type: ignore[list-item]
+        for s, body in zip(np.flatnonzero(varint).tolist(), bodies):
+            out[s] = body
+        for j, s in enumerate(which.tolist()):
+            out[s] = memoryview(maps[j])
+        spec = np.concatenate([_u32_columns(self.n, np.full(self.n, self.universe), counts),
+                               np.where(varint, DELTA_VARINT, BITMAP).astype(np.uint8)[:, None]], axis=1)
+        return spec, out
+
+
+@dataclass
+class PackedColumn(Column):
+    """A Packed field: message ``s`` gets ``idx[ptr[s]:ptr[s + 1]]`` at ``bits[s]`` bits
+    (an int for every message, or int ``[S]``)."""
+
+    idx: np.ndarray
+    ptr: np.ndarray
+    bits: Union[int, np.ndarray]
+
+    def __post_init__(self) -> None:
+        self.idx = coerce_array(self.idx, np.dtype(np.int32), "Packed idx", integers=True)
+        if self.idx.ndim != 1:
+            raise ValueError(f"Packed idx must be 1-D, got shape {self.idx.shape}")
+        self.counts = _lengths(self.ptr, self.idx.size, "Packed")
+        self.ptr = np.concatenate([[0], np.cumsum(self.counts)])
+        self.n = self.counts.size
+        bits = np.broadcast_to(np.asarray(self.bits), (self.n,))
+        if bits.dtype.kind not in "iu" or (bits.size and (bits.min() < 1 or bits.max() > 16)):
+            raise ValueError(f"Packed bits must be ints in 1..16, got {self.bits!r}")
+        self.bits = bits.astype(np.int64)
+        if self.n and self.counts.max() > U32_MAX:
+            raise ValueError(f"Packed count must be below 2**32, got {int(self.counts.max())}")
+        if self.idx.size:
+            # Viewed as uint32, negatives become huge, so one shift checks both ends.
+            same = self.bits.min() == self.bits.max()
+            row_bits = self.bits[:1] if same else np.repeat(self.bits, self.counts)
+            if np.any(self.idx.view(np.uint32) >> row_bits.astype(np.uint32)):
+                raise ValueError("Packed values must lie in [0, 2**bits) of their message")
+
+    @property
+    def field_type(self) -> Type[Field]:
+        return Packed
+
+    def field(self, s: int) -> Field:
+        return Packed(self.idx[self.ptr[s]: self.ptr[s + 1]], int(self.bits[s]))
+
+    def wire(self) -> Wire:
+        nbytes = (self.counts * self.bits + 7) // 8
+        out: List[memoryview] = [None] * self.n  # type: ignore[list-item]
+        for b in np.unique(self.bits).tolist():
+            group = np.flatnonzero(self.bits == b)
+            rows = np.repeat(self.bits == b, self.counts)
+            for s, body in zip(group.tolist(), _slices(_pack_messages(self.idx[rows], self.counts[group], b), nbytes[group])):
+                out[s] = body
+        spec = np.concatenate([_u32_columns(self.n, self.counts), self.bits.astype(np.uint8)[:, None]], axis=1)
+        return spec, out
+
+
+def _pack_messages(idx: np.ndarray, counts: np.ndarray, bits: int) -> np.ndarray:
+    """Each message's indices packed as :func:`~fedras.codec.bitpack.pack` does, each
+    starting on a byte boundary, concatenated: uint8."""
+    if bits == 16:  # every message ends on a byte boundary
+        return idx.astype("<u2").view(np.uint8)
+    nbytes = (counts * bits + 7) // 8
+    start = np.concatenate([[0], np.cumsum(nbytes)[:-1]])  # byte where each message starts
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]])  # its first index
+    if 8 % bits == 0:  # whole lanes of a byte, as in bitpack.pack
+        per = 8 // bits
+        if np.all(counts % per == 0):  # no message needs padding lanes
+            lanes = idx.astype(np.uint8)
+        else:
+            lanes = np.zeros(int(nbytes.sum()) * per, dtype=np.uint8)
+            lanes[np.repeat(start * per - first, counts) + np.arange(idx.size)] = idx
+        out = lanes[0::per].copy()
+        for j in range(1, per):
+            out |= lanes[j::per] << np.uint8(j * bits)
+        return out
+    stream = np.zeros(int(nbytes.sum()) * 8, dtype=bool)
+    local = np.arange(idx.size) - np.repeat(first, counts)
+    pos = (np.repeat(start * 8, counts) + local * bits)[:, None] + np.arange(bits)
+    stream[pos] = (idx[:, None] >> np.arange(bits)) & 1
+    return np.packbits(stream, bitorder="little")
+
+
+def encode_batch(kind: str, round_: int, senders: Sequence[int],
+                 columns: Mapping[str, Column]) -> Tuple[List[bytes], Dict[str, np.ndarray]]:
+    """Encode message ``s`` = ``Message(kind, round_, senders[s], {name: col.field(s)})``
+    for every ``s``: the same bytes as :func:`~fedras.codec.encode`, in one pass per column.
+
+    ``senders``: S client ids (u32); every column holds S messages. Returns the S
+    payloads and, per field name, int64 ``[S]`` the bytes that field takes in each
+    (``field_size``). Raises ValueError as ``encode`` would (naming the field).
+    """
+    n = len(senders)
+    kind_raw = _ascii_name(kind, "kind")
+    if not 1 <= len(columns) <= 0xFFFF:
+        raise ValueError(f"a message carries 1..65535 fields, got {len(columns)}")
+    head = _PREAMBLE.pack(MAGIC, FORMAT_VERSION, 0) + bytes((len(kind_raw),)) + kind_raw
+    round_ = check_u32(round_, "round")
+    fields = []
+    sizes: Dict[str, np.ndarray] = {}
+    for name, col in columns.items():
+        if col.n != n:
+            raise ValueError(f"field {name!r}: column holds {col.n} messages, there are {n} senders")
+        raw = _ascii_name(name, "field name")
+        try:
+            spec, bodies = col.wire()
+        except ValueError as e:
+            raise ValueError(f"field {name!r} ({col.field_type.__name__}): {e}") from e
+        lengths = np.array([b.nbytes for b in bodies], dtype=np.int64)
+        prefix = np.frombuffer(bytes((len(raw),)) + raw + bytes((col.field_type.TYPE_CODE,)), dtype=np.uint8)
+        header = np.concatenate([np.broadcast_to(prefix, (n, prefix.size)), spec, _u32_columns(n, lengths)], axis=1)
+        sizes[name] = header.shape[1] + lengths
+        fields.append((_slices(np.ascontiguousarray(header).reshape(-1), np.full(n, header.shape[1])), bodies))
+    out = []
+    for s, sender in enumerate(senders):
+        parts = [head, _ROUND_SENDER_COUNT.pack(round_, check_u32(sender, "sender"), len(columns))]
+        for header, bodies in fields:
+            parts.append(header[s])
+            parts.append(bodies[s])
+        payload = b"".join(parts)
+        out.append(payload + _U32.pack(zlib.crc32(payload)))
+    return out, sizes
