@@ -7,9 +7,9 @@ import torch
 
 import fedras_ext
 from fedras import csr
-from fedras.codec import decode
 from fedras.compression import Context, Dense, FedRAS, LowRank, Quant, SVD, TopK, Updates, random_basis
-from fedras.protocol.payloads import encode_uplinks, parse_uplink
+from fedras.compression.base import Verdicts
+from fedras.protocol.payloads import decode_uplinks, encode_uplinks, uplink_template
 
 
 def updates(values_per_segment, ids=None):
@@ -115,21 +115,45 @@ def test_wire_round_trip_gives_the_same_reconstruction(comp, k, basis):
     before = comp.actions(batch).reconstruct(upd.ptr)
     wires, _ = encode_uplinks(comp.name, 1, upd.ids.tolist(), upd.rows.numpy(), upd.ptr.numpy(), comp.columns(batch),
                               np.full(3, 7), {}, 64)
-    decoded = [parse_uplink(decode(wire), comp.name, 1, 64, {}) for wire in wires]
-    joined, errors = comp.join([u.rows for u in decoded], [u.fields for u in decoded], 8, c)
-    assert errors == []
+    ups, errors = decode_uplinks(wires, comp.name, uplink_template(comp.template(8), 64, {}))
+    assert errors == {} and ups.index.tolist() == [0, 1, 2]
+    own = {k: ups.columns[k] for k in comp.template(8)}
+    verdicts = Verdicts(3)
+    comp.check(own, ups.columns["rows"].counts, 8, verdicts)
+    assert verdicts.reasons == [None] * 3
+    joined = comp.assemble(ups.columns["rows"], own, 8, c)
     assert torch.equal(joined.rows, upd.rows)
     torch.testing.assert_close(comp.actions(joined).reconstruct(joined.ptr), before, rtol=0, atol=0)
 
 
-def test_join_rejects_inconsistent_payloads_one_by_one():
+@pytest.mark.parametrize("comp, k, basis", [
+    (Dense(), None, None),
+    (FedRAS(), [3, 2], None),
+    (FedRAS(assign="cosine", half=True), [3, 2], None),
+    (TopK(0.2), None, None),
+    (Quant(8), None, None),
+    (Quant(1), None, None),
+    (LowRank(2), None, random_basis(2, 4, torch.Generator().manual_seed(0))),
+    (SVD(1), None, None),
+])
+def test_check_rejects_a_payload_that_disagrees_with_its_rows(comp, k, basis):
+    # The same fields, claimed for no rows at all: every method must notice, and only
+    # for that payload.
+    g = torch.Generator().manual_seed(1)
+    upd = updates([torch.randn(6, 4, generator=g), torch.randn(5, 4, generator=g)])
+    columns = comp.columns(comp.compress(upd, ctx(k, basis)))
+    verdicts = Verdicts(2)
+    comp.check(columns, np.array([6, 5]), 4, verdicts)
+    assert verdicts.reasons == [None, None]
+    comp.check(columns, np.array([6, 0]), 4, verdicts)
+    assert verdicts.reasons[0] is None and verdicts.reasons[1]
+
+
+def test_fedras_check_names_an_index_past_the_actions():
     comp = FedRAS()
     upd = updates([torch.randn(6, 4), torch.randn(5, 4)])
-    batch = comp.compress(upd, ctx([3, 2]))
-    fields = comp.fields(batch)
-    rows = [upd.rows[:6], upd.rows[6:]]
-    bad = dict(fields[0])
-    bad["actions"] = type(bad["actions"])(np.zeros((3, 5), np.float32))  # wrong width
-    joined, errors = comp.join(rows, [bad, fields[1]], 4, ctx([3, 2]))
-    assert [i for i, _ in errors] == [0]
-    assert joined.rows.numel() == 5
+    columns = comp.columns(comp.compress(upd, ctx([3, 2])))
+    columns["assign"].idx[7] = 2  # the second payload has 2 actions
+    verdicts = Verdicts(2)
+    comp.check(columns, np.array([6, 5]), 4, verdicts)
+    assert verdicts.reasons[0] is None and "assign holds index 2 but there are 2 actions" in verdicts.reasons[1]

@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from fedras.compression import FedRAS, InvalidPayload
-from fedras.codec import F32, I64, Message, Packed, PayloadError, RowSet, decode, encode
+from fedras.compression import FedRAS
+from fedras.compression.base import Verdicts
+from fedras.codec import F32, I64, ArrayColumn, Message, Packed, PayloadError, RowSet, decode, encode
+from fedras.codec.batch_decode import to_columns
 from fedras.config import Config
 from fedras.data import make_synthetic
 from fedras.engine import Simulation, checkpoint, run
@@ -58,23 +60,32 @@ def test_every_corruption_kind_is_rejected_or_caught_later():
         # It decoded: the protocol layers must catch it (or it is a finite, clippable value).
         arr = got.fields["actions"].array
         assert kind in ("nan", "huge", "bad_index", "wrong_round")
+        columns = to_columns({k: v for k, v in got.fields.items() if k not in ("rows", "n")}, FedRAS().template(16))
+        verdicts = Verdicts(1)
         if kind == "nan":
-            assert screen(torch.from_numpy(rows), dict(got.fields), {}, Policy()) is not None
+            screen(columns, np.array([3]), Policy(), verdicts)
+            assert "non-finite" in verdicts.reasons[0]
         if kind == "huge":
             assert np.isfinite(arr).all() and np.abs(arr).max() >= 1e29    # finite: left to the clip
         if kind == "bad_index":
-            with pytest.raises(InvalidPayload, match="assign holds index 3"):
-                FedRAS().parse(torch.from_numpy(rows), dict(got.fields), 16)
+            FedRAS().check(columns, np.array([3]), 16, verdicts)
+            assert "assign holds index 3" in verdicts.reasons[0]
         if kind == "wrong_round":
             assert got.round == 2
         assert arr.shape == (2, 16)
 
 
 def test_nonfinite_zero_mode_keeps_the_payload(data):
-    fields = {"actions": F32(np.array([[1.0, np.nan], [np.inf, 2.0]], np.float32))}
-    assert screen(torch.arange(2), fields, {}, Policy(nonfinite="reject")) is not None
-    assert screen(torch.arange(2), fields, {}, Policy(nonfinite="zero")) is None
-    assert np.array_equal(fields["actions"].array, np.array([[1.0, 0.0], [0.0, 2.0]], np.float32))
+    def columns():  # two payloads: the first clean, the second with a NaN and an Inf
+        data = np.array([[1.0, 2.0], [1.0, np.nan], [np.inf, 2.0]], np.float32)
+        return {"actions": ArrayColumn(F32, data, np.array([0, 1, 3]))}
+    verdicts = Verdicts(2)
+    screen(columns(), np.array([1, 2]), Policy(nonfinite="reject"), verdicts)
+    assert verdicts.reasons[0] is None and "holds 2 non-finite values" in verdicts.reasons[1]
+    kept, verdicts = columns(), Verdicts(2)
+    screen(kept, np.array([1, 2]), Policy(nonfinite="zero"), verdicts)
+    assert verdicts.reasons == [None, None]
+    assert np.array_equal(kept["actions"].data, np.array([[1.0, 2.0], [1.0, 0.0], [0.0, 2.0]], np.float32))
 
 
 def test_row_cap_rejects_large_payloads(data):

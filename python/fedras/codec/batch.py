@@ -51,6 +51,18 @@ def _slices(flat: np.ndarray, nbytes: np.ndarray) -> List[memoryview]:
     return [view[a:b] for a, b in zip(starts, ends)]
 
 
+def _offsets(counts: np.ndarray) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+
+
+def _ragged_take(data: np.ndarray, ptr: np.ndarray, idx: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Segments ``idx`` of the CSR ``(data, ptr)``, in that order: (data, ptr)."""
+    counts = np.diff(ptr)[idx]
+    out_ptr = _offsets(counts)
+    rows = np.repeat(ptr[idx] - out_ptr[:-1], counts) + np.arange(out_ptr[-1])
+    return data[rows], out_ptr
+
+
 class Column:
     """One field of every message of a batch."""
 
@@ -67,6 +79,25 @@ class Column:
     @property
     def field_type(self) -> Type[Field]:
         raise NotImplementedError
+
+    def take(self, idx: np.ndarray) -> "Column":
+        """The messages ``idx`` (int ``[S']``), in that order."""
+        raise NotImplementedError
+
+
+def concat_columns(columns: Sequence[Column]) -> Column:
+    """Columns of the same field over several groups of messages, one after the other."""
+    first = columns[0]
+    if isinstance(first, ArrayColumn) and first.ptr is None:
+        return ArrayColumn(first.cls, np.concatenate([c.data for c in columns]))
+    if isinstance(first, ArrayColumn):
+        return ArrayColumn(first.cls, np.concatenate([c.data for c in columns]),
+                           _offsets(np.concatenate([c.counts for c in columns])))
+    if isinstance(first, RowSetColumn):
+        return RowSetColumn(np.concatenate([c.ids for c in columns]), _offsets(np.concatenate([c.counts for c in columns])),
+                            first.universe)
+    return PackedColumn(np.concatenate([c.idx for c in columns]), _offsets(np.concatenate([c.counts for c in columns])),
+                        np.concatenate([c.bits for c in columns]))
 
 
 @dataclass
@@ -88,7 +119,7 @@ class ArrayColumn(Column):
             raise ValueError(f"{self.cls.__name__} column of shape {self.data.shape}: messages need 0..{MAX_NDIM} dims")
         if ragged:
             self.counts = _lengths(self.ptr, self.data.shape[0], self.cls.__name__)
-            self.ptr = np.concatenate([[0], np.cumsum(self.counts)])
+            self.ptr = _offsets(self.counts)
         self.n = len(self.counts) if ragged else self.data.shape[0]
 
     @property
@@ -99,6 +130,11 @@ class ArrayColumn(Column):
         if self.ptr is None:
             return self.cls(self.data[s])
         return self.cls(self.data[self.ptr[s]: self.ptr[s + 1]])
+
+    def take(self, idx: np.ndarray) -> "ArrayColumn":
+        if self.ptr is None:
+            return ArrayColumn(self.cls, self.data[idx])
+        return ArrayColumn(self.cls, *_ragged_take(self.data, self.ptr, idx))
 
     def wire(self) -> Wire:
         tail = self.data.shape[1:]
@@ -132,7 +168,7 @@ class RowSetColumn(Column):
             raise ValueError(f"RowSet ids must be 1-D, got shape {self.ids.shape}")
         self.universe = check_u32(self.universe, "RowSet universe")
         self.counts = _lengths(self.ptr, self.ids.size, "RowSet")
-        self.ptr = np.concatenate([[0], np.cumsum(self.counts)])
+        self.ptr = _offsets(self.counts)
         self.n = self.counts.size
         self.first = np.zeros(self.ids.size, dtype=bool)  # first id of its message
         self.first[self.ptr[:-1][self.counts > 0]] = True
@@ -148,6 +184,9 @@ class RowSetColumn(Column):
 
     def field(self, s: int) -> Field:
         return RowSet(self.ids[self.ptr[s]: self.ptr[s + 1]], self.universe)
+
+    def take(self, idx: np.ndarray) -> "RowSetColumn":
+        return RowSetColumn(*_ragged_take(self.ids, self.ptr, idx), self.universe)
 
     def wire(self) -> Wire:
         ids, counts = self.ids, self.counts
@@ -200,7 +239,7 @@ class PackedColumn(Column):
         if self.idx.ndim != 1:
             raise ValueError(f"Packed idx must be 1-D, got shape {self.idx.shape}")
         self.counts = _lengths(self.ptr, self.idx.size, "Packed")
-        self.ptr = np.concatenate([[0], np.cumsum(self.counts)])
+        self.ptr = _offsets(self.counts)
         self.n = self.counts.size
         bits = np.broadcast_to(np.asarray(self.bits), (self.n,))
         if bits.dtype.kind not in "iu" or (bits.size and (bits.min() < 1 or bits.max() > 16)):
@@ -221,6 +260,9 @@ class PackedColumn(Column):
 
     def field(self, s: int) -> Field:
         return Packed(self.idx[self.ptr[s]: self.ptr[s + 1]], int(self.bits[s]))
+
+    def take(self, idx: np.ndarray) -> "PackedColumn":
+        return PackedColumn(*_ragged_take(self.idx, self.ptr, idx), self.bits[idx])
 
     def wire(self) -> Wire:
         nbytes = (self.counts * self.bits + 7) // 8

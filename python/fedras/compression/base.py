@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 import torch
 
 from .. import csr
-from ..codec import Column, Field
+from ..codec import Column, Field, RowSetColumn
+from ..codec.batch_decode import Expect
 
 
 class InvalidPayload(ValueError):
@@ -116,27 +117,52 @@ class Compressor:
         n = next(iter(columns.values())).n
         return [{name: col.field(s) for name, col in columns.items()} for s in range(n)]
 
-    def parse(self, rows: torch.Tensor, fields: Dict[str, Field], dim: int) -> Tuple[np.ndarray, ...]:
-        """One decoded payload's fields as arrays, after checking them against its rows
-        (and each other); raises InvalidPayload."""
+    def template(self, dim: int) -> Dict[str, Expect]:
+        """The method's fields in a payload (type and fixed dims), in wire order."""
         raise NotImplementedError
 
-    def assemble(self, rows: List[torch.Tensor], parsed: List[Tuple[np.ndarray, ...]], dim: int, ctx: Context) -> Any:
-        """The batch of several parsed payloads."""
+    def check(self, columns: Dict[str, Column], n_rows: np.ndarray, dim: int, verdicts: "Verdicts") -> None:
+        """Reject, through ``verdicts``, every payload whose fields (already of the
+        template's types and dims) disagree with its ``n_rows`` (int64 ``[S]``) touched
+        rows or with each other, e.g. an index past the end."""
         raise NotImplementedError
 
-    def join(self, rows: List[torch.Tensor], fields: List[Dict[str, Field]], dim: int,
-             ctx: Context) -> Tuple[Any, List[Tuple[int, str]]]:
-        """Rebuild a batch from decoded payloads. A payload whose fields are inconsistent
-        is left out and reported as ``(index, reason)``; the others still make a batch."""
-        kept, parsed, errors = [], [], []
-        for i, (r, f) in enumerate(zip(rows, fields)):
-            try:
-                parsed.append(self.parse(r, f, dim))
-                kept.append(r)
-            except InvalidPayload as exc:
-                errors.append((i, str(exc)))
-        return self.assemble(kept, parsed, dim, ctx), errors
+    def assemble(self, rows: RowSetColumn, columns: Dict[str, Column], dim: int, ctx: Context) -> Any:
+        """The method's batch of checked payloads (CPU tensors)."""
+        raise NotImplementedError
+
+
+class Verdicts:
+    """Why each of S payloads is rejected: the first reason found, or None."""
+
+    def __init__(self, n: int) -> None:
+        self.reasons: List[Optional[str]] = [None] * n
+
+    def reject(self, bad: np.ndarray, why: Callable[[int], str]) -> None:
+        """Reject the payloads where ``bad`` (bool ``[S]``) holds; ``why(j)`` words it."""
+        for j in np.flatnonzero(bad).tolist():
+            if self.reasons[j] is None:
+                self.reasons[j] = why(j)
+
+    @property
+    def accepted(self) -> np.ndarray:
+        """bool ``[S]``."""
+        return np.array([r is None for r in self.reasons], dtype=bool)
+
+
+def segment_max(values: np.ndarray, ptr: np.ndarray) -> np.ndarray:
+    """int64 ``[S]``: the largest value of each CSR segment, -1 for an empty one."""
+    counts = np.diff(ptr)
+    out = np.full(counts.size, -1, dtype=np.int64)
+    nonempty = counts > 0
+    if values.size:
+        out[nonempty] = np.maximum.reduceat(values, ptr[:-1][nonempty])
+    return out
+
+
+def tensor(a: np.ndarray, dtype=None) -> torch.Tensor:
+    """A CPU tensor of a decoded array (``dtype``: a numpy dtype to convert to first)."""
+    return torch.from_numpy(np.ascontiguousarray(a if dtype is None else a.astype(dtype, copy=False)))
 
 
 def batch_to(batch: Any, device) -> Any:
@@ -144,22 +170,3 @@ def batch_to(batch: Any, device) -> Any:
     moved = {f.name: getattr(batch, f.name).to(device) for f in dataclasses.fields(batch)
              if isinstance(getattr(batch, f.name), torch.Tensor)}
     return dataclasses.replace(batch, **moved)
-
-
-def join_rows(rows: List[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
-    """CSR offsets and flat rows of the decoded payloads' row sets."""
-    ptr = csr.from_lengths(torch.tensor([r.numel() for r in rows], dtype=torch.int64))
-    return ptr, csr.concat(rows, torch.zeros(0, dtype=torch.int64))
-
-
-def cat_arrays(parts: List[np.ndarray], tail: Tuple[int, ...], dtype) -> torch.Tensor:
-    """Concatenate decoded per-client arrays into one tensor (an empty one for no parts)."""
-    return torch.from_numpy(np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros((0, *tail), dtype))
-
-
-def require_field(fields: Dict[str, Field], name: str, kind: type) -> Any:
-    """The field ``name`` of type ``kind``, or InvalidPayload."""
-    f = fields.get(name)
-    if not isinstance(f, kind):
-        raise InvalidPayload(f"field {name!r} must be a {kind.__name__}, got {type(f).__name__ if f is not None else 'nothing'}")
-    return f

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Tuple
+from typing import Dict
 
 import numpy as np
 import torch
 
-from ..codec import F32, ArrayColumn, Column, Field
-from .base import Actions, Compressor, Context, InvalidPayload, Updates, cat_arrays, join_rows, require_field
+from ..codec import F32, ArrayColumn, Column, RowSetColumn
+from ..codec.batch_decode import Expect
+from .base import Actions, Compressor, Context, Updates, Verdicts, tensor
 
 
 @dataclass
@@ -30,12 +31,12 @@ class Dense(Compressor):
     def columns(self, batch: DenseBatch) -> Dict[str, Column]:
         return {"delta": ArrayColumn(F32, batch.values.cpu().numpy(), batch.ptr.cpu().numpy())}
 
-    def parse(self, rows: torch.Tensor, fields: Dict[str, Field], dim: int) -> Tuple[np.ndarray, ...]:
-        arr = require_field(fields, "delta", F32).array
-        if arr.shape != (rows.numel(), dim):
-            raise InvalidPayload(f"delta must be [{rows.numel()}, {dim}], got {arr.shape}")
-        return (arr,)
+    def template(self, dim: int) -> Dict[str, Expect]:
+        return {"delta": Expect(F32, (None, dim))}
 
-    def assemble(self, rows, parsed, dim: int, ctx: Context) -> DenseBatch:
-        ptr, flat_rows = join_rows(rows)
-        return DenseBatch(ptr, flat_rows, cat_arrays([p[0] for p in parsed], (dim,), np.float32))
+    def check(self, columns: Dict[str, Column], n_rows: np.ndarray, dim: int, verdicts: Verdicts) -> None:
+        got = columns["delta"].counts
+        verdicts.reject(got != n_rows, lambda j: f"delta must be [{n_rows[j]}, {dim}], got ({got[j]}, {dim})")
+
+    def assemble(self, rows: RowSetColumn, columns: Dict[str, Column], dim: int, ctx: Context) -> DenseBatch:
+        return DenseBatch(tensor(rows.ptr), tensor(rows.ids), tensor(columns["delta"].data))

@@ -8,16 +8,16 @@ one float16 scale per row on top of the index.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional
 
 import numpy as np
 import torch
 
 from fedras_ext import bits_for
 
-from ..codec import F16, F32, ArrayColumn, Column, Field, Packed, PackedColumn
-from .. import csr
-from .base import Actions, Compressor, Context, InvalidPayload, Updates, cat_arrays, join_rows, require_field
+from ..codec import F16, F32, ArrayColumn, Column, Packed, PackedColumn, RowSetColumn
+from ..codec.batch_decode import Expect
+from .base import Actions, Compressor, Context, Updates, Verdicts, segment_max, tensor
 
 
 @dataclass
@@ -71,31 +71,31 @@ class FedRAS(Compressor):
             out["scale"] = ArrayColumn(F16, batch.scale.cpu().numpy().astype(np.float16), ptr)
         return out
 
-    def parse(self, rows: torch.Tensor, fields: Dict[str, Field], dim: int) -> Tuple[np.ndarray, ...]:
-        wire = F16 if self.half else F32
-        n = rows.numel()
-        actions = require_field(fields, "actions", wire).array.astype(np.float32)
-        if actions.ndim != 2 or actions.shape[1] != dim or not (1 <= actions.shape[0] <= n if n else actions.shape[0] == 0):
-            raise InvalidPayload(f"actions must be [K, {dim}] with 1 <= K <= {n} rows, got {actions.shape}")
-        assign = require_field(fields, "assign", Packed).idx
-        if assign.shape != (n,):
-            raise InvalidPayload(f"assign must hold one index per row ({n}), got {assign.shape[0]}")
-        if n and int(assign.max()) >= actions.shape[0]:
-            raise InvalidPayload(f"assign holds index {int(assign.max())} but there are {actions.shape[0]} actions")
-        if not self.cosine:
-            return actions, assign
-        scale = require_field(fields, "scale", F16).array
-        if scale.shape != (n,):
-            raise InvalidPayload(f"scale must be [{n}], got {scale.shape}")
-        return actions, assign, scale.astype(np.float32)
+    def template(self, dim: int) -> Dict[str, Expect]:
+        out = {"actions": Expect(F16 if self.half else F32, (None, dim)), "assign": Expect(Packed)}
+        if self.cosine:
+            out["scale"] = Expect(F16, (None,))
+        return out
 
-    def assemble(self, rows, parsed, dim: int, ctx: Context) -> FedRASBatch:
-        ptr, flat_rows = join_rows(rows)
+    def check(self, columns: Dict[str, Column], n_rows: np.ndarray, dim: int, verdicts: Verdicts) -> None:
+        k, assign = columns["actions"].counts, columns["assign"]
+        verdicts.reject(np.where(n_rows > 0, (k < 1) | (k > n_rows), k != 0),
+                        lambda j: f"actions must be [K, {dim}] with 1 <= K <= {n_rows[j]} rows, got ({k[j]}, {dim})")
+        verdicts.reject(assign.counts != n_rows,
+                        lambda j: f"assign must hold one index per row ({n_rows[j]}), got {assign.counts[j]}")
+        top = segment_max(assign.idx, assign.ptr)
+        verdicts.reject(top >= k, lambda j: f"assign holds index {top[j]} but there are {k[j]} actions")
+        if self.cosine:
+            got = columns["scale"].counts
+            verdicts.reject(got != n_rows, lambda j: f"scale must be [{n_rows[j]}], got ({got[j]},)")
+
+    def assemble(self, rows: RowSetColumn, columns: Dict[str, Column], dim: int, ctx: Context) -> FedRASBatch:
+        actions = columns["actions"]
         return FedRASBatch(
-            ptr=ptr,
-            rows=flat_rows,
-            actions=cat_arrays([p[0] for p in parsed], (dim,), np.float32),
-            action_offsets=csr.from_lengths(torch.tensor([p[0].shape[0] for p in parsed], dtype=torch.int64)),
-            assignment=cat_arrays([p[1] for p in parsed], (), np.int32),
-            scale=cat_arrays([p[2] for p in parsed], (), np.float32) if self.cosine else None,
+            ptr=tensor(rows.ptr),
+            rows=tensor(rows.ids),
+            actions=tensor(actions.data, np.float32),
+            action_offsets=tensor(actions.ptr),
+            assignment=tensor(columns["assign"].idx),
+            scale=tensor(columns["scale"].data, np.float32) if self.cosine else None,
         )

@@ -10,13 +10,14 @@ subspace.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Tuple
+from typing import Dict
 
 import numpy as np
 import torch
 
-from ..codec import F32, ArrayColumn, Column, Field
-from .base import Actions, Compressor, Context, InvalidPayload, Updates, cat_arrays, join_rows, require_field
+from ..codec import F32, ArrayColumn, Column, RowSetColumn
+from ..codec.batch_decode import Expect
+from .base import Actions, Compressor, Context, Updates, Verdicts, tensor
 
 
 def random_basis(rank: int, dim: int, generator: torch.Generator) -> torch.Tensor:
@@ -50,15 +51,15 @@ class LowRank(Compressor):
     def columns(self, batch: LowRankBatch) -> Dict[str, Column]:
         return {"coef": ArrayColumn(F32, batch.coef.cpu().numpy(), batch.ptr.cpu().numpy())}
 
-    def parse(self, rows: torch.Tensor, fields: Dict[str, Field], dim: int) -> Tuple[np.ndarray, ...]:
-        coef = require_field(fields, "coef", F32).array
-        if coef.shape != (rows.numel(), self.rank):
-            raise InvalidPayload(f"coef must be [{rows.numel()}, {self.rank}], got {coef.shape}")
-        return (coef,)
+    def template(self, dim: int) -> Dict[str, Expect]:
+        return {"coef": Expect(F32, (None, self.rank))}
 
-    def assemble(self, rows, parsed, dim: int, ctx: Context) -> LowRankBatch:
-        ptr, flat_rows = join_rows(rows)
-        return LowRankBatch(ptr, flat_rows, cat_arrays([p[0] for p in parsed], (self.rank,), np.float32), self._basis(ctx))
+    def check(self, columns: Dict[str, Column], n_rows: np.ndarray, dim: int, verdicts: Verdicts) -> None:
+        got = columns["coef"].counts
+        verdicts.reject(got != n_rows, lambda j: f"coef must be [{n_rows[j]}, {self.rank}], got ({got[j]}, {self.rank})")
+
+    def assemble(self, rows: RowSetColumn, columns: Dict[str, Column], dim: int, ctx: Context) -> LowRankBatch:
+        return LowRankBatch(tensor(rows.ptr), tensor(rows.ids), tensor(columns["coef"].data), self._basis(ctx))
 
     @staticmethod
     def _basis(ctx: Context) -> torch.Tensor:

@@ -3,13 +3,14 @@ with the row's mean magnitude as scale (scaled sign)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Tuple
+from typing import Dict
 
 import numpy as np
 import torch
 
-from ..codec import F32, I8, ArrayColumn, Column, Field, Packed, PackedColumn
-from .base import Actions, Compressor, Context, InvalidPayload, Updates, cat_arrays, join_rows, require_field
+from ..codec import F32, I8, ArrayColumn, Column, Packed, PackedColumn, RowSetColumn
+from ..codec.batch_decode import Expect
+from .base import Actions, Compressor, Context, Updates, Verdicts, tensor
 
 
 @dataclass
@@ -51,22 +52,18 @@ class Quant(Compressor):
         return {"scale": ArrayColumn(F32, batch.scale.cpu().numpy(), ptr),
                 "codes": ArrayColumn(I8, codes, ptr) if self.bits == 8 else PackedColumn(codes.reshape(-1), ptr * d, 1)}
 
-    def parse(self, rows: torch.Tensor, fields: Dict[str, Field], dim: int) -> Tuple[np.ndarray, ...]:
-        n = rows.numel()
-        scale = require_field(fields, "scale", F32).array
-        if scale.shape != (n,):
-            raise InvalidPayload(f"scale must be [{n}], got {scale.shape}")
-        if self.bits == 8:
-            codes = require_field(fields, "codes", I8).array
-            if codes.shape != (n, dim):
-                raise InvalidPayload(f"codes must be int8 [{n}, {dim}], got {codes.shape}")
-            return scale, codes
-        packed = require_field(fields, "codes", Packed)
-        if packed.bits != 1 or packed.idx.shape != (n * dim,):
-            raise InvalidPayload(f"codes must be {n * dim} packed sign bits")
-        return scale, packed.idx.reshape(n, dim)
+    def template(self, dim: int) -> Dict[str, Expect]:
+        return {"scale": Expect(F32, (None,)), "codes": Expect(I8, (None, dim)) if self.bits == 8 else Expect(Packed)}
 
-    def assemble(self, rows, parsed, dim: int, ctx: Context) -> QuantBatch:
-        ptr, flat_rows = join_rows(rows)
-        return QuantBatch(ptr, flat_rows, cat_arrays([p[0] for p in parsed], (), np.float32),
-                          cat_arrays([p[1] for p in parsed], (dim,), np.int8 if self.bits == 8 else np.int32))
+    def check(self, columns: Dict[str, Column], n_rows: np.ndarray, dim: int, verdicts: Verdicts) -> None:
+        scale, codes = columns["scale"], columns["codes"]
+        verdicts.reject(scale.counts != n_rows, lambda j: f"scale must be [{n_rows[j]}], got ({scale.counts[j]},)")
+        if self.bits == 8:
+            verdicts.reject(codes.counts != n_rows, lambda j: f"codes must be int8 [{n_rows[j]}, {dim}], got ({codes.counts[j]}, {dim})")
+        else:
+            verdicts.reject((codes.bits != 1) | (codes.counts != n_rows * dim), lambda j: f"codes must be {n_rows[j] * dim} packed sign bits")
+
+    def assemble(self, rows: RowSetColumn, columns: Dict[str, Column], dim: int, ctx: Context) -> QuantBatch:
+        codes = columns["codes"]
+        codes = tensor(codes.data) if self.bits == 8 else tensor(codes.idx).reshape(-1, dim)
+        return QuantBatch(tensor(rows.ptr), tensor(rows.ids), tensor(columns["scale"].data), codes)

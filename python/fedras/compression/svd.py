@@ -8,14 +8,15 @@ positive (a deterministic choice). A client sends ``(U S)_r`` (``|S_c| x r``) an
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Tuple
+from typing import Dict
 
 import numpy as np
 import torch
 
 from .. import csr
-from ..codec import F32, ArrayColumn, Column, Field
-from .base import Actions, Compressor, Context, InvalidPayload, Updates, cat_arrays, join_rows, require_field
+from ..codec import F32, ArrayColumn, Column, RowSetColumn
+from ..codec.batch_decode import Expect
+from .base import Actions, Compressor, Context, Updates, Verdicts, tensor
 
 
 @dataclass
@@ -52,13 +53,12 @@ class SVD(Compressor):
         return {"coef": ArrayColumn(F32, batch.coef.cpu().numpy(), batch.ptr.cpu().numpy()),
                 "basis": ArrayColumn(F32, batch.basis.cpu().numpy())}  # [S, r, d]: one [r, d] each
 
-    def parse(self, rows: torch.Tensor, fields: Dict[str, Field], dim: int) -> Tuple[np.ndarray, ...]:
-        coef, basis = require_field(fields, "coef", F32).array, require_field(fields, "basis", F32).array
-        if coef.shape != (rows.numel(), self.rank) or basis.shape != (self.rank, dim):
-            raise InvalidPayload(f"coef must be [{rows.numel()}, {self.rank}] and basis [{self.rank}, {dim}]")
-        return coef, basis[None]
+    def template(self, dim: int) -> Dict[str, Expect]:
+        return {"coef": Expect(F32, (None, self.rank)), "basis": Expect(F32, (self.rank, dim))}
 
-    def assemble(self, rows, parsed, dim: int, ctx: Context) -> SVDBatch:
-        ptr, flat_rows = join_rows(rows)
-        return SVDBatch(ptr, flat_rows, cat_arrays([p[0] for p in parsed], (self.rank,), np.float32),
-                        cat_arrays([p[1] for p in parsed], (self.rank, dim), np.float32))
+    def check(self, columns: Dict[str, Column], n_rows: np.ndarray, dim: int, verdicts: Verdicts) -> None:
+        got = columns["coef"].counts
+        verdicts.reject(got != n_rows, lambda j: f"coef must be [{n_rows[j]}, {self.rank}], got ({got[j]}, {self.rank})")
+
+    def assemble(self, rows: RowSetColumn, columns: Dict[str, Column], dim: int, ctx: Context) -> SVDBatch:
+        return SVDBatch(tensor(rows.ptr), tensor(rows.ids), tensor(columns["coef"].data), tensor(columns["basis"].data))

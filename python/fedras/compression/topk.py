@@ -6,7 +6,7 @@ values plus, bit-packed, each entry's row (within ``S_c``) and column.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Tuple
+from typing import Dict
 
 import numpy as np
 import torch
@@ -14,8 +14,9 @@ import torch
 from fedras_ext import bits_for
 
 from .. import csr
-from ..codec import F32, ArrayColumn, Column, Field, Packed, PackedColumn
-from .base import Actions, Compressor, Context, InvalidPayload, Updates, cat_arrays, join_rows, require_field
+from ..codec import F32, ArrayColumn, Column, Packed, PackedColumn, RowSetColumn
+from ..codec.batch_decode import Expect
+from .base import Actions, Compressor, Context, Updates, Verdicts, segment_max, tensor
 
 
 @dataclass
@@ -69,17 +70,17 @@ class TopK(Compressor):
             "col": PackedColumn(batch.col.to(torch.int32).cpu().numpy(), eptr, bits_for(batch.dim)),
         }
 
-    def parse(self, rows: torch.Tensor, fields: Dict[str, Field], dim: int) -> Tuple[np.ndarray, ...]:
-        values = require_field(fields, "values", F32).array
-        row, col = require_field(fields, "row", Packed).idx, require_field(fields, "col", Packed).idx
-        if values.ndim != 1 or not (values.shape[0] == row.shape[0] == col.shape[0]):
-            raise InvalidPayload("values, row and col must have one entry each")
-        if values.shape[0] and (int(row.max()) >= rows.numel() or int(col.max()) >= dim):
-            raise InvalidPayload(f"an entry points outside the [{rows.numel()}, {dim}] update")
-        return values, row, col
+    def template(self, dim: int) -> Dict[str, Expect]:
+        return {"values": Expect(F32, (None,)), "row": Expect(Packed), "col": Expect(Packed)}
 
-    def assemble(self, rows, parsed, dim: int, ctx: Context) -> TopKBatch:
-        ptr, flat_rows = join_rows(rows)
-        counts = torch.tensor([p[0].shape[0] for p in parsed], dtype=torch.int64)
-        return TopKBatch(ptr, flat_rows, csr.from_lengths(counts), cat_arrays([p[0] for p in parsed], (), np.float32),
-                         cat_arrays([p[1] for p in parsed], (), np.int64), cat_arrays([p[2] for p in parsed], (), np.int64), dim)
+    def check(self, columns: Dict[str, Column], n_rows: np.ndarray, dim: int, verdicts: Verdicts) -> None:
+        values, row, col = columns["values"], columns["row"], columns["col"]
+        verdicts.reject((values.counts != row.counts) | (values.counts != col.counts),
+                        lambda j: "values, row and col must have one entry each")
+        outside = (segment_max(row.idx, row.ptr) >= n_rows) | (segment_max(col.idx, col.ptr) >= dim)
+        verdicts.reject(outside, lambda j: f"an entry points outside the [{n_rows[j]}, {dim}] update")
+
+    def assemble(self, rows: RowSetColumn, columns: Dict[str, Column], dim: int, ctx: Context) -> TopKBatch:
+        values = columns["values"]
+        return TopKBatch(tensor(rows.ptr), tensor(rows.ids), tensor(values.ptr), tensor(values.data),
+                         tensor(columns["row"].idx, np.int64), tensor(columns["col"].idx, np.int64), dim)

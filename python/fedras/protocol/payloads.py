@@ -1,6 +1,7 @@
-"""The payloads of the protocol as codec Messages: one uplink per client per round, one
-broadcast per round. Each has the touched rows as a RowSet, the method's fields, and
-the shared weights (NCF) in float32.
+"""The payloads of the protocol: one uplink per client per round, one broadcast per
+round. Each has the touched rows as a RowSet, the method's fields, and the shared
+weights (NCF) in float32. A round's uplinks are encoded and decoded as a batch
+(columns over the clients, see :mod:`fedras.codec.batch`).
 
 Uplink ``<method>/up``: ``rows`` RowSet, the method's fields, ``n`` I64 sample count,
 ``shared.<name>`` F32 deltas. Broadcast ``<method>/down``: ``rows`` RowSet, either the
@@ -9,27 +10,18 @@ method's fields (compressed downlink) or ``new_rows`` F32 new rows (full), and
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
 import torch
 
-from ..codec import F32, I64, SERVER_ID, ArrayColumn, Column, Field, Message, RowSet, RowSetColumn, encode_batch
+from ..codec import (F32, I64, SERVER_ID, ArrayColumn, Column, Field, Message, PayloadError, RowSet, RowSetColumn, decode,
+                     encode_batch)
+from ..codec.batch import concat_columns
+from ..codec.batch_decode import Decoded, Expect, decode_batch, to_columns
 from ..compression.base import InvalidPayload
 
 SHARED_PREFIX = "shared."
-
-
-@dataclass
-class Uplink:
-    """One client's decoded upload."""
-
-    client: int
-    rows: torch.Tensor                 # int64 [n] sorted touched rows
-    fields: Dict[str, Field]           # the method's fields
-    n_samples: int
-    shared: Dict[str, np.ndarray]      # shared-weight deltas
 
 
 def encode_uplinks(method: str, round_: int, clients: Sequence[int], rows: np.ndarray, ptr: np.ndarray,
@@ -73,20 +65,42 @@ def _rows(own: Dict[str, Field], n_items: int) -> torch.Tensor:
     return torch.from_numpy(np.asarray(rows.ids, dtype=np.int64))
 
 
-def parse_uplink(msg: Message, method: str, round_: int, n_items: int,
-                 shared_shapes: Mapping[str, Tuple[int, ...]]) -> Uplink:
-    """Check the envelope of a decoded uplink; the method's fields are checked by its
-    compressor's ``join``. Raises InvalidPayload."""
-    if msg.kind != f"{method}/up":
-        raise InvalidPayload(f"kind must be {method}/up, got {msg.kind}")
-    if msg.round != round_:
-        raise InvalidPayload(f"payload is for round {msg.round}, this is round {round_}")
-    own, shared = _split_shared(msg, shared_shapes)
-    rows = _rows(own, n_items)
-    n = own.pop("n", None)
-    if not isinstance(n, I64) or n.array.shape != () or int(n.array) < 0:
-        raise InvalidPayload("field 'n' must be a non-negative I64 scalar")
-    return Uplink(msg.sender, rows, own, int(n.array), shared)
+def uplink_template(method_fields: Mapping[str, Expect], n_items: int,
+                    shared_shapes: Mapping[str, Tuple[int, ...]]) -> Dict[str, Expect]:
+    """The fields of an uplink, in the order :func:`encode_uplinks` writes them."""
+    return {"rows": Expect(RowSet, universe=n_items), **method_fields, "n": Expect(I64, ()),
+            **{SHARED_PREFIX + k: Expect(F32, tuple(shape)) for k, shape in shared_shapes.items()}}
+
+
+def decode_uplinks(wires: Sequence[bytes], method: str, template: Mapping[str, Expect]) -> Tuple[Decoded, Dict[int, str]]:
+    """Decode a round's uplinks into columns of ``template``: those of its exact layout
+    in one batch (``decode_batch``), the others one by one with ``decode``. Returns the
+    decoded uplinks (in wire order; ``index`` says which wire each is) and, per wire
+    that does not decode or does not fit the template, the reason."""
+    kind = f"{method}/up"
+    fast = decode_batch(wires, kind, template)
+    groups, errors = [fast], {}
+    for i in fast.others.tolist():
+        try:
+            msg = decode(wires[i])
+            if msg.kind != kind:
+                raise InvalidPayload(f"kind must be {kind}, got {msg.kind}")
+            try:
+                columns = to_columns(msg.fields, template)
+            except ValueError as e:
+                raise InvalidPayload(str(e)) from None
+        except (PayloadError, InvalidPayload) as exc:
+            errors[i] = f"{type(exc).__name__}: {exc}"
+            continue
+        groups.append(Decoded(np.array([i]), np.array([msg.sender]), np.array([msg.round]), columns, np.zeros(0, np.int64)))
+    if len(groups) == 1:
+        return fast, errors
+    index = np.concatenate([g.index for g in groups])
+    order = np.argsort(index, kind="stable")
+    return Decoded(index[order], np.concatenate([g.senders for g in groups])[order],
+                   np.concatenate([g.rounds for g in groups])[order],
+                   {name: concat_columns([g.columns[name] for g in groups]).take(order) for name in template},
+                   np.zeros(0, np.int64)), errors
 
 
 def broadcast_message(method: str, round_: int, rows: np.ndarray, fields: Mapping[str, Field],

@@ -13,13 +13,15 @@ their structure).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import Mapping
 
 import numpy as np
 import torch
 
-from ..codec import F16, F32, Field
+from ..codec import Column
+from ..codec.batch_decode import float_columns
 from ..compression import Actions
+from ..compression.base import Verdicts
 
 
 @dataclass(frozen=True)
@@ -35,23 +37,24 @@ class Policy:
             raise ValueError("clip_norm and max_rows must be >= 0")
 
 
-def _float_fields(fields: Dict[str, Field]):
-    return [(k, f) for k, f in fields.items() if isinstance(f, (F32, F16))]
-
-
-def screen(rows: torch.Tensor, fields: Dict[str, Field], shared: Dict[str, np.ndarray], policy: Policy) -> Optional[str]:
-    """The reason to reject one decoded uplink, or None. In ``nonfinite="zero"`` mode it
-    zeroes non-finite values in place instead."""
-    if policy.max_rows and rows.numel() > policy.max_rows:
-        return f"touches {rows.numel()} rows, the cap is {policy.max_rows}"
-    arrays = [(k, f.array) for k, f in _float_fields(fields)] + list(shared.items())
-    for name, arr in arrays:
-        bad = ~np.isfinite(arr)
-        if bad.any():
-            if policy.nonfinite == "reject":
-                return f"field {name!r} holds {int(bad.sum())} non-finite values"
-            arr[bad] = 0.0
-    return None
+def screen(columns: Mapping[str, Column], n_rows: np.ndarray, policy: Policy, verdicts: Verdicts) -> None:
+    """Reject, through ``verdicts``, the payloads (columns over S of them) that touch
+    more than ``max_rows`` rows (``n_rows`` int64 ``[S]``) or hold NaN/Inf; in
+    ``nonfinite="zero"`` mode those values are zeroed in place instead."""
+    if policy.max_rows:
+        verdicts.reject(n_rows > policy.max_rows, lambda j: f"touches {n_rows[j]} rows, the cap is {policy.max_rows}")
+    for name, col in float_columns(columns):
+        bad = ~np.isfinite(col.data)
+        if not bad.any():
+            continue
+        if policy.nonfinite == "zero":
+            col.data[bad] = 0.0
+            continue
+        per_item = bad.reshape(bad.shape[0], -1).sum(1)
+        if col.ptr is not None:  # ragged: sum each payload's items
+            cum = np.concatenate([[0], np.cumsum(per_item)])
+            per_item = cum[col.ptr[1:]] - cum[col.ptr[:-1]]
+        verdicts.reject(per_item > 0, lambda j: f"field {name!r} holds {per_item[j]} non-finite values")
 
 
 def clip(acts: Actions, seg: torch.Tensor, clip_norm: float) -> Actions:

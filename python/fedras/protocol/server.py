@@ -1,8 +1,10 @@
 """The server role: validate uplinks, aggregate, build and apply the broadcast.
 
-Everything the server reads from clients arrives as bytes and goes through the codec
-and the method's ``parse``: a payload that fails either is dropped from the round and
-reported with its reason; the round goes on with the others.
+Everything the server reads from clients arrives as bytes. A round's uplinks are
+decoded together into columns (``decode_uplinks``), then checked together: the
+envelope (round, sender, sample count), the policy (row cap, NaN/Inf) and the method's
+``check``. A payload that fails any step is dropped from the round and reported with
+its reason; the round goes on with the others.
 """
 from __future__ import annotations
 
@@ -14,10 +16,11 @@ import numpy as np
 import torch
 
 from .. import csr
-from ..codec import F32, Message, PayloadError, decode
+from ..codec import F32, Message, RowSetColumn, decode
+from ..codec.batch_decode import to_columns
 from ..compression import Compressor, Context, InvalidPayload, Updates
-from ..compression.base import batch_to
-from .payloads import Uplink, broadcast_message, parse_broadcast, parse_uplink
+from ..compression.base import Verdicts, batch_to
+from .payloads import SHARED_PREFIX, broadcast_message, decode_uplinks, parse_broadcast, uplink_template
 from .policy import Policy, clip, clip_vectors, screen, zero_nonfinite_rows
 
 log = logging.getLogger("fedras.server")
@@ -25,9 +28,11 @@ log = logging.getLogger("fedras.server")
 
 @dataclass
 class Inbox:
-    """A round's uplinks after validation."""
+    """A round's uplinks after validation: the accepted ones (A) and the rejected."""
 
-    accepted: List[Uplink]
+    clients: np.ndarray                      # int64 [A]
+    n_samples: np.ndarray                    # int64 [A] claimed sample counts
+    shared: Dict[str, np.ndarray]            # float32 [A, ...] shared-weight deltas
     rejected: List[Tuple[int, str]] = field(default_factory=list)  # (client, reason)
 
 
@@ -67,27 +72,32 @@ class Server:
 
     # ------------------------------------------------------------------ uplink
     def receive(self, round_: int, wires: Sequence[Tuple[int, bytes]], ctx: Context):
-        """Decode and check every uplink. Returns (Inbox, the method's batch of the
-        accepted payloads)."""
-        ups: List[Uplink] = []
-        rejected: List[Tuple[int, str]] = []
-        for client, wire in wires:
-            try:
-                up = parse_uplink(decode(wire), self.method, round_, self.n_items, self.shared_shapes)
-                if up.client != client:
-                    raise InvalidPayload(f"sender {up.client} does not match the connection's client {client}")
-                reason = screen(up.rows, up.fields, up.shared, self.policy)
-                if reason is not None:
-                    raise InvalidPayload(reason)
-                ups.append(up)
-            except (PayloadError, InvalidPayload) as exc:
-                rejected.append((client, f"{type(exc).__name__}: {exc}"))
-        batch, errors = self.compressor.join([u.rows for u in ups], [u.fields for u in ups], self.table.shape[1], ctx)
-        bad = {i for i, _ in errors}
-        rejected += [(ups[i].client, f"InvalidPayload: {why}") for i, why in errors]
+        """Decode and check every uplink, all at once. Returns (Inbox, the method's batch
+        of the accepted payloads)."""
+        dim = self.table.shape[1]
+        method_fields = self.compressor.template(dim)
+        ups, errors = decode_uplinks([w for _, w in wires], self.method,
+                                     uplink_template(method_fields, self.n_items, self.shared_shapes))
+        cols, clients = ups.columns, np.array([c for c, _ in wires], dtype=np.int64)[ups.index]
+        rows, n = cols["rows"], cols["n"].data
+        verdicts = Verdicts(ups.index.size)
+        verdicts.reject(ups.rounds != round_, lambda j: f"payload is for round {ups.rounds[j]}, this is round {round_}")
+        verdicts.reject(n < 0, lambda j: f"field 'n' must be a non-negative sample count, got {n[j]}")
+        verdicts.reject(ups.senders != clients,
+                        lambda j: f"sender {ups.senders[j]} does not match the connection's client {clients[j]}")
+        screen(cols, rows.counts, self.policy, verdicts)
+        own = {k: cols[k] for k in method_fields}
+        self.compressor.check(own, rows.counts, dim, verdicts)
+        keep = np.flatnonzero(verdicts.accepted)
+        if keep.size < ups.index.size:
+            rows, own = rows.take(keep), {k: c.take(keep) for k, c in own.items()}
+        batch = self.compressor.assemble(rows, own, dim, ctx)
+        reasons = {**errors, **{int(ups.index[j]): f"InvalidPayload: {r}" for j, r in enumerate(verdicts.reasons) if r}}
+        rejected = [(wires[i][0], reasons[i]) for i in sorted(reasons)]
         for client, why in rejected:
             log.warning("round %d: rejected the payload of client %d: %s", round_, client, why)
-        return Inbox([u for i, u in enumerate(ups) if i not in bad], rejected), batch_to(batch, self.table.device)
+        inbox = Inbox(clients[keep], n[keep], {k: cols[SHARED_PREFIX + k].data[keep] for k in self.shared}, rejected)
+        return inbox, batch_to(batch, self.table.device)
 
     def aggregate(self, inbox: Inbox, batch) -> Aggregate:
         """Mean of the clients' (decompressed) updates per touched row, one scatter."""
@@ -102,16 +112,16 @@ class Server:
         if zeroed:
             log.warning("zeroed %d aggregated rows that were not finite", zeroed)
         shared: Dict[str, torch.Tensor] = {}
-        if self.shared and inbox.accepted:
-            counts = torch.tensor([float(u.n_samples) for u in inbox.accepted], dtype=torch.float64)
+        if self.shared and inbox.clients.size:
+            counts = torch.from_numpy(inbox.n_samples).double()
             weights = counts * clip_vectors(counts, self.policy.clip_norm)
             weights = weights / weights.sum().clamp(min=1)
-            deltas = {k: torch.from_numpy(np.stack([u.shared[k] for u in inbox.accepted])).double() for k in self.shared}
+            deltas = {k: torch.from_numpy(inbox.shared[k]).double() for k in self.shared}
             norms = torch.sqrt(sum(v.reshape(v.shape[0], -1).pow(2).sum(1) for v in deltas.values()))
             weights = weights * clip_vectors(norms, self.policy.clip_norm)
             for k, stacked in deltas.items():
                 shared[k] = torch.tensordot(weights, stacked, dims=1).float()
-        return Aggregate(update, rows, shared, len(inbox.accepted))
+        return Aggregate(update, rows, shared, int(inbox.clients.size))
 
     # ------------------------------------------------------------------ downlink
     def broadcast(self, round_: int, agg: Aggregate, ctx: Context) -> Message:
@@ -157,10 +167,17 @@ def apply_broadcast(method: str, compressor: Compressor, ops, table: torch.Tenso
             raise InvalidPayload(f"broadcast values must be [{rows.numel()}, {table.shape[1]}]")
         table[rows.to(dev)] = torch.from_numpy(values.array).to(dev)
     else:
-        batch, errors = compressor.join([rows], [fields], table.shape[1], ctx)
-        if errors:
-            raise InvalidPayload(errors[0][1])
-        batch = batch_to(batch, dev)
+        dim, n_rows = table.shape[1], np.array([rows.numel()])
+        try:
+            columns = to_columns(fields, compressor.template(dim))
+        except ValueError as e:
+            raise InvalidPayload(str(e)) from None
+        verdicts = Verdicts(1)
+        compressor.check(columns, n_rows, dim, verdicts)
+        if verdicts.reasons[0]:
+            raise InvalidPayload(verdicts.reasons[0])
+        batch = batch_to(compressor.assemble(RowSetColumn(rows.numpy(), np.array([0, rows.numel()]), table.shape[0]),
+                                             columns, dim, ctx), dev)
         acts = compressor.actions(batch)
         ops.apply_actions(table, batch.rows, acts.action_idx, acts.actions, acts.action_offsets,
                           torch.zeros(rows.numel(), dtype=torch.int32, device=dev), reduce="sum", scale=server_lr,
