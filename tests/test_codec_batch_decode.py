@@ -158,3 +158,32 @@ def test_every_single_byte_change_agrees_with_decode(n_rows):
         except (PayloadError, ValueError):
             pass
     assert out.index.size == accepted_by_decode  # and nothing valid was left to the slow path
+
+
+def test_bitmap_with_a_bit_past_the_universe_is_left_to_decode():
+    # Same number of set bits (so the count still matches), one of them past the universe.
+    rng = np.random.default_rng(4)
+    msg = valid_message(rng, 1, 120)
+    assert UNIVERSE % 8 and UNIVERSE // 8 < 120         # a bitmap with padding bits in its last byte
+    body = bytearray(encode(msg)[:-4])
+    start = body.index(b"rows") + 4 + 1 + 4 + 4 + 1 + 4   # name, type, universe, count, encoding, length
+    first_set = next(i for i in range(start, start + UNIVERSE // 8) if body[i])
+    body[first_set] &= body[first_set] - 1               # clear its lowest set bit
+    body[start + UNIVERSE // 8] |= 1 << (UNIVERSE % 8)    # set the first bit past the universe
+    wire = reseal(bytes(body))
+    with pytest.raises(PayloadError, match="beyond universe"):
+        decode(wire)
+    assert decode_batch([wire], "fedras/up", TEMPLATE).index.size == 0
+
+
+def test_non_canonical_rowset_is_left_to_decode(monkeypatch):
+    # A sparse set sent as a bitmap (its delta varints would be smaller): decode refuses it.
+    from fedras.codec import rowset
+
+    rng = np.random.default_rng(5)
+    monkeypatch.setattr(rowset, "_varint_plan", lambda ids, universe: None)  # force the bitmap
+    wire = encode(valid_message(rng, 1, 5))
+    monkeypatch.undo()
+    with pytest.raises(PayloadError, match="delta varints are smaller"):
+        decode(wire)
+    assert decode_batch([wire], "fedras/up", TEMPLATE).index.size == 0

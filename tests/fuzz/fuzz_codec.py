@@ -20,7 +20,8 @@ import types
 
 import atheris
 
-from fedras.codec import PayloadError, UnexpectedDecodeError, decode, encode
+from fedras.codec import F32, I64, Packed, PayloadError, RowSet, UnexpectedDecodeError, decode, encode
+from fedras.codec.batch_decode import Expect, decode_batch, to_columns
 
 
 def instrument_package(prefix: str) -> int:
@@ -52,15 +53,28 @@ def instrument_package(prefix: str) -> int:
     return len(done)
 
 
+# The layout of the first seed (a fedras uplink): decode_batch must agree with decode on it.
+UPLINK = {"rows": Expect(RowSet, universe=200), "actions": Expect(F32, (None, 8)), "assign": Expect(Packed),
+          "n": Expect(I64, ())}
+
+
 def check(buf: bytes) -> None:
+    fast = decode_batch([buf], "fedras/up", UPLINK)
     try:
         msg = decode(buf)
     except UnexpectedDecodeError:
         raise
     except PayloadError:
+        if fast.index.size:
+            raise AssertionError("decode_batch accepted a payload decode refuses") from None
         return
     if encode(msg) != buf:
         raise AssertionError(f"decode accepted a non-canonical payload of {len(buf)} bytes")
+    if fast.index.size:
+        expected = to_columns(msg.fields, UPLINK)
+        same = all(col.field(0) == expected[name].field(0) for name, col in fast.columns.items())
+        if not same or (fast.senders[0], fast.rounds[0]) != (msg.sender, msg.round):
+            raise AssertionError("decode_batch decoded a payload differently from decode")
 
 
 def TestOneInput(data: bytes) -> None:
@@ -72,7 +86,7 @@ def write_seed_corpus(directory: str) -> None:
     """Valid payloads (and the same without their CRC, for the re-CRC path) as seeds."""
     import numpy as np
 
-    from fedras.codec import F16, F32, I8, I64, U8, Message, Packed, RowSet
+    from fedras.codec import F16, I8, U8, Message
 
     rng = np.random.default_rng(0)
     messages = [

@@ -19,6 +19,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Type, Union
 
 import numpy as np
 
+from .bitpack import pack_segments
 from .fields import MAX_NDIM, U32_MAX, Field, Packed, _ArrayField, check_u32, coerce_array
 from .message import _PREAMBLE, _ROUND_SENDER_COUNT, _U32, FORMAT_VERSION, MAGIC, _ascii_name
 from .rowset import BITMAP, DELTA_VARINT, RowSet, bitmap_nbytes
@@ -270,36 +271,10 @@ class PackedColumn(Column):
         for b in np.unique(self.bits).tolist():
             group = np.flatnonzero(self.bits == b)
             rows = np.repeat(self.bits == b, self.counts)
-            for s, body in zip(group.tolist(), _slices(_pack_messages(self.idx[rows], self.counts[group], b), nbytes[group])):
+            for s, body in zip(group.tolist(), _slices(pack_segments(self.idx[rows], self.counts[group], b), nbytes[group])):
                 out[s] = body
         spec = np.concatenate([_u32_columns(self.n, self.counts), self.bits.astype(np.uint8)[:, None]], axis=1)
         return spec, out
-
-
-def _pack_messages(idx: np.ndarray, counts: np.ndarray, bits: int) -> np.ndarray:
-    """Each message's indices packed as :func:`~fedras.codec.bitpack.pack` does, each
-    starting on a byte boundary, concatenated: uint8."""
-    if bits == 16:  # every message ends on a byte boundary
-        return idx.astype("<u2").view(np.uint8)
-    nbytes = (counts * bits + 7) // 8
-    start = np.concatenate([[0], np.cumsum(nbytes)[:-1]])  # byte where each message starts
-    first = np.concatenate([[0], np.cumsum(counts)[:-1]])  # its first index
-    if 8 % bits == 0:  # whole lanes of a byte, as in bitpack.pack
-        per = 8 // bits
-        if np.all(counts % per == 0):  # no message needs padding lanes
-            lanes = idx.astype(np.uint8)
-        else:
-            lanes = np.zeros(int(nbytes.sum()) * per, dtype=np.uint8)
-            lanes[np.repeat(start * per - first, counts) + np.arange(idx.size)] = idx
-        out = lanes[0::per].copy()
-        for j in range(1, per):
-            out |= lanes[j::per] << np.uint8(j * bits)
-        return out
-    stream = np.zeros(int(nbytes.sum()) * 8, dtype=bool)
-    local = np.arange(idx.size) - np.repeat(first, counts)
-    pos = (np.repeat(start * 8, counts) + local * bits)[:, None] + np.arange(bits)
-    stream[pos] = (idx[:, None] >> np.arange(bits)) & 1
-    return np.packbits(stream, bitorder="little")
 
 
 def encode_batch(kind: str, round_: int, senders: Sequence[int],

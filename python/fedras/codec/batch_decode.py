@@ -9,9 +9,10 @@ columns.
 It only ever *accepts*: a payload that deviates in any way (another layout, a failed
 check, a lying size) is handed back for :func:`~fedras.codec.decode`, the reference
 decoder, which gives the verdict and the error. The header checks ``decode`` makes on a
-payload of the template's layout are made here too, vectorised; RowSet and Packed
-bodies go through their own ``from_body`` (the same code ``decode`` runs), and array
-bodies need no check beyond their size. So the fast path never accepts a payload
+payload of the template's layout are made here too, vectorised, and so are the body
+checks of Packed fields and RowSet bitmaps (delta-varint RowSets go through
+``RowSet.from_body``, the code ``decode`` runs); array bodies need no check beyond
+their size. So the fast path never accepts a payload
 ``decode`` would refuse, and decodes what it accepts to the same values (the tests
 compare both on mutated payloads).
 
@@ -26,14 +27,15 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Type
 
 import numpy as np
 
-from .batch import ArrayColumn, Column, PackedColumn, RowSetColumn, _offsets
+from .batch import ArrayColumn, Column, PackedColumn, RowSetColumn, _offsets, _ragged_take
+from .bitpack import unpack_segments
 from .errors import PayloadError
 from .fields import _NUMPY_MAX_BYTES, F16, F32, FIELD_TYPES, MAX_NDIM, Field, Packed, _ArrayField
 from .limits import DEFAULT_LIMITS, Limits
 from .message import FORMAT_VERSION, MAGIC
 from .reader import is_valid_name
 from .rowset import BITMAP, DELTA_VARINT, RowSet, bitmap_nbytes
-from .varint import MAX_VARINT_BYTES
+from .varint import MAX_VARINT_BYTES, uvarint_lengths
 
 _FLOAT_TYPES = (F32, F16)
 
@@ -134,20 +136,69 @@ def _array_sizes(walk: _Walk, exp: Expect, limits: Limits) -> Tuple[np.ndarray, 
 
 
 # ------------------------------------------------------------------------- bodies
-def _index_field(walk: _Walk, cls, keep: np.ndarray, at, nbytes, specs) -> Tuple[List[np.ndarray], np.ndarray]:
-    """RowSet ids or Packed indices of payloads ``keep``, each decoded by the field's own
-    ``from_body`` (so with all of decode's body checks). Returns (arrays, ok per payload)."""
+def _joined(walk: _Walk, at: np.ndarray, nbytes: np.ndarray) -> np.ndarray:
+    """The bodies at ``at`` of ``nbytes`` each, joined: uint8."""
     view = memoryview(walk.blob)
-    arrays, good = [], np.ones(keep.size, dtype=bool)
-    for j, (a, n, spec) in enumerate(zip(at[keep].tolist(), nbytes[keep].tolist(), specs)):
+    return np.frombuffer(b"".join([view[a: a + n] for a, n in zip(at.tolist(), nbytes.tolist())]), dtype=np.uint8)
+
+
+def _in_order(parts: List[Tuple[np.ndarray, np.ndarray]], counts: np.ndarray, dtype) -> np.ndarray:
+    """Flat values of all payloads in payload order, from groups ``(members, their values
+    joined)``; ``counts``: values per payload."""
+    ptr = _offsets(counts)
+    out = np.empty(int(ptr[-1]), dtype=dtype)
+    for members, values in parts:
+        c = counts[members]
+        out[np.repeat(ptr[members] - _offsets(c)[:-1], c) + np.arange(int(c.sum()))] = values
+    return out
+
+
+def _packed_field(walk: _Walk, at, nbytes, count, bits) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Packed bodies, one per payload: (indices int32 joined, count per payload, ok per
+    payload) with Packed.from_body's check."""
+    used = count * bits % 8
+    last = walk.blob[np.maximum(at + nbytes - 1, 0)]
+    ok = (used == 0) | ((last >> used.astype(np.uint8)) == 0)  # padding bits of the last byte must be zero
+    parts = []
+    for b in np.unique(bits).tolist():
+        members = np.flatnonzero(bits == b)
+        parts.append((members, unpack_segments(_joined(walk, at[members], nbytes[members]), count[members], b)))
+    return _in_order(parts, count, np.int32), count, ok
+
+
+def _rowset_field(walk: _Walk, at, nbytes, count, encoding, universe: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """RowSet bodies, one per payload: (ids int64 joined, ids per payload, ok per
+    payload). Bitmaps are decoded together, with RowSet.from_body's checks; delta
+    varints by RowSet.from_body itself, one by one."""
+    ok = np.ones(count.size, dtype=bool)
+    got = np.zeros(count.size, dtype=np.int64)
+    parts = []
+    maps = np.flatnonzero(encoding == BITMAP)
+    if maps.size:
+        width = bitmap_nbytes(universe)
+        rows = walk.blob[at[maps][:, None] + np.arange(width)]                     # [B, width]
+        if universe % 8:  # bits at or beyond the universe must be zero
+            ok[maps] &= (rows[:, -1] >> (universe % 8)) == 0
+        which, ids = np.nonzero(np.unpackbits(rows, axis=1, bitorder="little"))
+        got[maps] = np.bincount(which, minlength=maps.size)
+        ok[maps] &= got[maps] == count[maps]
+        # Canonical: a set goes as a bitmap only when its delta varints are not smaller.
+        gaps = ids - np.concatenate([[0], ids[:-1]])
+        starts = _offsets(got[maps])[:-1][got[maps] > 0]
+        gaps[starts] = ids[starts]
+        varint_len = np.bincount(which, weights=uvarint_lengths(gaps.astype(np.uint64)), minlength=maps.size)
+        ok[maps] &= (got[maps] >= width) | (varint_len >= width)
+        parts.append((maps, ids.astype(np.int64)))
+    view = memoryview(walk.blob)
+    for m in np.flatnonzero(encoding != BITMAP).tolist():
         try:
-            f = cls.from_body(spec, view[a: a + n])
+            ids = RowSet.from_body((universe, int(count[m]), int(encoding[m])), view[at[m]: at[m] + nbytes[m]]).ids
         except PayloadError:
-            good[j] = False
-            arrays.append(None)
+            ok[m] = False
             continue
-        arrays.append(f.ids if cls is RowSet else f.idx)
-    return arrays, good
+        got[m] = ids.size
+        parts.append((np.array([m]), ids))
+    return _in_order(parts, got, np.int64), got, ok
 
 
 def _array_column(walk: _Walk, exp: Expect, final: np.ndarray, at, nbytes, count) -> ArrayColumn:
@@ -222,23 +273,26 @@ def decode_batch(bufs: Sequence[bytes], kind: str, template: Template, *, limits
 
     keep = np.flatnonzero(walk.ok)
     good = np.ones(keep.size, dtype=bool)
-    indexed: Dict[str, List[np.ndarray]] = {}
+    indexed: Dict[str, Tuple[np.ndarray, np.ndarray]] = {}
     for name, exp in template.items():
-        if exp.cls in (RowSet, Packed):
-            at, nbytes, _, specs = sizes[name]
-            indexed[name], ok = _index_field(walk, exp.cls, keep, at, nbytes, [tuple(r) for r in specs[keep].tolist()])
-            good &= ok
+        at, nbytes, count, specs = sizes[name]
+        if exp.cls is RowSet:
+            values, got, ok = _rowset_field(walk, at[keep], nbytes[keep], count[keep], specs[keep, 2], exp.universe)
+        elif exp.cls is Packed:
+            values, got, ok = _packed_field(walk, at[keep], nbytes[keep], count[keep], specs[keep, 1])
+        else:
+            continue
+        indexed[name] = (values, got)
+        good &= ok
     final = keep[good]
     columns: Dict[str, Column] = {}
     for name, exp in template.items():
         at, nbytes, count, specs = sizes[name]
         if exp.cls in (RowSet, Packed):
-            parts = [a for a, g in zip(indexed[name], good) if g]
-            ptr = _offsets(count[final])
-            if exp.cls is RowSet:
-                columns[name] = RowSetColumn(np.concatenate(parts) if parts else np.zeros(0, np.int64), ptr, exp.universe)
-            else:
-                columns[name] = PackedColumn(np.concatenate(parts) if parts else np.zeros(0, np.int32), ptr, specs[final, 1])
+            values, got = indexed[name]
+            flat, ptr = _ragged_take(values, _offsets(got), np.flatnonzero(good))
+            columns[name] = (RowSetColumn(flat, ptr, exp.universe) if exp.cls is RowSet
+                             else PackedColumn(flat, ptr, specs[final, 1]))
         else:
             columns[name] = _array_column(walk, exp, final, at, nbytes, count)
     return Decoded(final, senders[final], rounds[final], columns, np.setdiff1d(np.arange(len(bufs)), final))

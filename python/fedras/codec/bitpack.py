@@ -11,6 +11,8 @@ bits is the default k = 16).
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
 NATIVE_MIN_BITS = 1 << 15  # payloads of at least this many bits (4 KiB) use fedras_ext
@@ -22,23 +24,75 @@ def packed_nbytes(count: int, bits: int) -> int:
     return (count * bits + 7) // 8
 
 
+def _offsets(counts: np.ndarray) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+
+
+def _slot_of_each(counts: np.ndarray, per: int, nbytes: np.ndarray) -> Optional[np.ndarray]:
+    """Where index i goes among the ``per``-wide lanes of the packed bytes, each segment
+    starting on a fresh byte; None when that is just i (no segment needs padding)."""
+    if counts.size <= 1 or not np.any(counts[:-1] % per):
+        return None
+    shift = _offsets(nbytes)[:-1] * per - _offsets(counts)[:-1]
+    return np.repeat(shift, counts) + np.arange(int(counts.sum()))
+
+
+def _bit_of_each(counts: np.ndarray, bits: int, nbytes: np.ndarray) -> np.ndarray:
+    """int64 ``[M, bits]``: the stream bit of every bit of every index."""
+    shift = _offsets(nbytes)[:-1] * 8 - _offsets(counts)[:-1] * bits
+    return (np.repeat(shift, counts) + np.arange(int(counts.sum())) * bits)[:, None] + np.arange(bits)
+
+
+def pack_segments(idx: np.ndarray, counts: np.ndarray, bits: int) -> np.ndarray:
+    """Segments of ``idx`` (int32 ``[M]`` in ``[0, 2**bits)``, ``counts`` int64 ``[S]``)
+    each packed as :func:`pack` packs it, from a fresh byte, concatenated: uint8."""
+    if bits == 16:  # every segment ends on a byte boundary
+        return idx.astype("<u2").view(np.uint8)
+    nbytes = (counts * bits + 7) // 8
+    if bits in (2, 4, 8):
+        per = 8 // bits
+        lanes = np.zeros(int(nbytes.sum()) * per, dtype=np.uint8)
+        slot = _slot_of_each(counts, per, nbytes)
+        if slot is None:
+            lanes[: idx.size] = idx
+        else:
+            lanes[slot] = idx
+        out = lanes[0::per].copy()  # index j of each byte is lane j, at bit j * bits
+        for j in range(1, per):
+            out |= lanes[j::per] << np.uint8(j * bits)
+        return out
+    stream = np.zeros(int(nbytes.sum()) * 8, dtype=bool)
+    stream[_bit_of_each(counts, bits, nbytes)] = (idx[:, None] & _BIT_VALUES[:bits]) != 0
+    return np.packbits(stream, bitorder="little")
+
+
+def unpack_segments(packed: np.ndarray, counts: np.ndarray, bits: int) -> np.ndarray:
+    """The inverse of :func:`pack_segments`: int32 ``[sum(counts)]`` (a new array). The
+    caller checks that ``packed`` holds exactly those bytes."""
+    if bits == 16:
+        return packed.view("<u2").astype(np.int32)
+    nbytes = (counts * bits + 7) // 8
+    if bits in (2, 4, 8):
+        per = 8 // bits
+        lanes = np.empty(packed.size * per, dtype=np.int32)
+        lanes[0::per] = packed & np.uint8((1 << bits) - 1)
+        for j in range(1, per - 1):
+            lanes[j::per] = (packed >> np.uint8(j * bits)) & np.uint8((1 << bits) - 1)
+        if per > 1:
+            lanes[per - 1::per] = packed >> np.uint8(8 - bits)  # the top lane needs no mask
+        slot = _slot_of_each(counts, per, nbytes)
+        return lanes[: int(counts.sum())] if slot is None else lanes[slot]
+    stream = np.unpackbits(packed, bitorder="little")
+    return stream[_bit_of_each(counts, bits, nbytes)].astype(np.int32) @ _BIT_VALUES[:bits]
+
+
 def pack(idx: np.ndarray, bits: int) -> np.ndarray:
     """int32 ``[n]`` in ``[0, 2**bits)`` -> uint8 ``[ceil(n * bits / 8)]``. The caller checks the range."""
     if idx.size * bits >= NATIVE_MIN_BITS:
         import fedras_ext  # imported on first use: it loads torch
 
         return np.asarray(fedras_ext.pack_indices(np.ascontiguousarray(idx), bits))
-    if bits == 16:
-        return idx.astype("<u2").view(np.uint8)
-    if bits in (2, 4, 8):
-        per = 8 // bits
-        lanes = np.zeros(packed_nbytes(idx.size, bits) * per, dtype=np.uint8)
-        lanes[: idx.size] = idx
-        out = lanes[0::per].copy()  # index j of each byte is lane j, at bit j * bits
-        for j in range(1, per):
-            out |= lanes[j::per] << np.uint8(j * bits)
-        return out
-    return np.packbits((idx[:, None] & _BIT_VALUES[:bits]) != 0, bitorder="little")
+    return pack_segments(idx, np.array([idx.size]), bits)
 
 
 def unpack(packed: np.ndarray, bits: int, count: int) -> np.ndarray:
@@ -47,14 +101,4 @@ def unpack(packed: np.ndarray, bits: int, count: int) -> np.ndarray:
         import fedras_ext
 
         return np.asarray(fedras_ext.unpack_indices(packed, bits, count))
-    if bits in (2, 4, 8):
-        per = 8 // bits
-        out = np.empty(packed.size * per, dtype=np.int32)
-        out[0::per] = packed & np.uint8((1 << bits) - 1)
-        for j in range(1, per - 1):
-            out[j::per] = (packed >> np.uint8(j * bits)) & np.uint8((1 << bits) - 1)
-        if per > 1:
-            out[per - 1::per] = packed >> np.uint8(8 - bits)  # the top lane needs no mask
-        return out[:count]
-    bit_matrix = np.unpackbits(packed, count=count * bits, bitorder="little").reshape(count, bits)
-    return bit_matrix @ _BIT_VALUES[:bits]
+    return unpack_segments(packed, np.array([count]), bits)
