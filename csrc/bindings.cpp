@@ -39,4 +39,8 @@ PYBIND11_MODULE(_C, m) {
         "num_threads"_a, "stream"_a, "Bit-pack int32 indices, little-endian bit order.");
   m.def("unpack_indices", &fedras::py_unpack_indices, "packed"_a, "bits"_a, "n"_a, "out"_a, "workspace"_a,
         "check"_a, "num_threads"_a, "stream"_a, "Inverse of pack_indices.");
+
+  m.def("mf_train", &fedras::py_mf_train, "w"_a, "u"_a, "row_ptr"_a, "pos_ptr"_a, "pos_row"_a, "neg_row"_a,
+        "loss_out"_a, "lr"_a, "user_lr"_a, "loss"_a, "check"_a, "num_threads"_a,
+        "MF local training of a round's clients, in place on w and u (CPU only).");
 }

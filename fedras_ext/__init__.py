@@ -6,6 +6,7 @@ Ops (each also registered as a ``torch.library.custom_op`` under ``torch.ops.fed
 - :func:`project_directions` - best direction per row and its projection scale.
 - :func:`apply_actions` - in-place scatter of per-client actions into an item table.
 - :func:`pack_indices` / :func:`unpack_indices` - 1..16-bit index packing.
+- :func:`mf_train` - the MF local training of a whole round, fused per client (CPU).
 
 Pure-PyTorch references with the same signatures live in :mod:`fedras_ext.reference`.
 """
@@ -16,6 +17,7 @@ from typing import Any, Dict
 from ._native import _C
 from .bitpack import bits_for, pack_indices, packed_nbytes, unpack_indices
 from .kmeans import KMeansResult, segmented_kmeans
+from .mf_train import mf_train
 from .project import project_directions
 from .scatter import apply_actions
 
@@ -37,6 +39,7 @@ __all__ = [
     "apply_actions",
     "bits_for",
     "build_info",
+    "mf_train",
     "pack_indices",
     "packed_nbytes",
     "project_directions",

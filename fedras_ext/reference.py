@@ -15,11 +15,13 @@ from typing import Any, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ._checks import require, require_offsets
 from ._interop import as_tensor
 from .bitpack import _check_bits, packed_nbytes
 from .kmeans import KMeansResult, clamped_k_offsets
+from .mf_train import check_mf_train_args
 
 # --------------------------------------------------------------------------- random draws
 # Mirror of csrc/common/rng.h: draw t of segment s is a pure function of (seed, s, t).
@@ -377,3 +379,73 @@ def unpack_indices(packed: torch.Tensor, bits: int, n: int) -> torch.Tensor:
     stream = ((packed.long()[:, None] >> torch.arange(8, device=packed.device)) & 1).reshape(-1)[: n * bits]
     weights = 1 << torch.arange(bits, device=packed.device)
     return (stream.view(n, bits) * weights).sum(1).int()
+
+
+# --------------------------------------------------------------------------- MF training
+
+
+def _first_foreign(idx: torch.Tensor, name: str, epoch: Optional[int], pos_ptr: torch.Tensor,
+                   row_ptr: torch.Tensor) -> None:
+    """IndexError for the first entry of ``idx`` ``[P, per]`` outside its client's rows."""
+    owner = torch.repeat_interleave(torch.arange(pos_ptr.numel() - 1, device=pos_ptr.device), pos_ptr.diff())[:, None]
+    bad = (idx < row_ptr[owner]) | (idx >= row_ptr[owner + 1])
+    if not bool(bad.any()):
+        return
+    i, j = (int(v) for v in torch.nonzero(bad)[0])
+    c = int(owner[i])
+    where = f"[{i}]" if epoch is None else f"[{epoch}, {i}, {j}]"
+    raise IndexError(f"{name}{where} = {int(idx[i, j])} is not a row of its client {c} "
+                     f"(rows [{int(row_ptr[c])}, {int(row_ptr[c + 1])}) of row_ptr)")
+
+
+def mf_train(
+    w: torch.Tensor,
+    u: torch.Tensor,
+    row_ptr: torch.Tensor,
+    pos_ptr: torch.Tensor,
+    pos_row: torch.Tensor,
+    neg_row: torch.Tensor,
+    *,
+    lr: float,
+    user_lr: float,
+    loss: str = "bce",
+    validate: bool = True,
+) -> torch.Tensor:
+    """Reference of :func:`fedras_ext.mf_train`: a Python loop over clients, in place on
+    ``w`` and ``u``; returns float32 ``[C]`` the mean loss of the last epoch."""
+    check_mf_train_args(w, u, row_ptr, pos_ptr, pos_row, neg_row, lr, user_lr, loss)
+    epochs, n_neg = neg_row.shape[0], neg_row.shape[2]
+    bpr = loss == "bpr" and n_neg > 0
+    if validate:
+        _first_foreign(pos_row[:, None], "pos_row", None, pos_ptr, row_ptr)
+        for e in range(epochs if n_neg else 0):
+            _first_foreign(neg_row[e], "neg_row", e, pos_ptr, row_ptr)
+    out = torch.zeros(u.shape[0], dtype=torch.float32, device=u.device)
+    for c in range(u.shape[0]):
+        r0, r1, p0, p1 = int(row_ptr[c]), int(row_ptr[c + 1]), int(pos_ptr[c]), int(pos_ptr[c + 1])
+        w_c, u_c = w[r0:r1], u[c]                       # views: updated in place
+        pos = pos_row[p0:p1] - r0                       # [Pc] client-local rows
+        neg = neg_row[:, p0:p1] - r0                    # [E, Pc, n_neg]
+        ok_pos = (pos >= 0) & (pos < r1 - r0)           # without validate, foreign samples are skipped
+        ok_neg = (neg >= 0) & (neg < r1 - r0)
+        terms = (p1 - p0) * (n_neg if bpr else 1 + n_neg)
+        per_sample = 1.0 / max(terms, 1)
+        for e in range(epochs):
+            s = (w_c * u_c).sum(1)                      # [Lc] score of every row
+            g = torch.zeros_like(s)
+            if bpr:
+                ok = ok_pos[:, None] & ok_neg[e]
+                p_rows, n_rows = pos[:, None].expand_as(ok)[ok], neg[e][ok]
+                diff = s[n_rows] - s[p_rows]
+                pair = torch.sigmoid(diff)
+                g.index_add_(0, n_rows, pair).index_add_(0, p_rows, -pair)
+                total = F.softplus(diff).sum()
+            else:
+                p_rows, n_rows = pos[ok_pos], neg[e][ok_neg[e]]
+                g.index_add_(0, p_rows, torch.sigmoid(s[p_rows]) - 1.0).index_add_(0, n_rows, torch.sigmoid(s[n_rows]))
+                total = F.softplus(-s[p_rows]).sum() + F.softplus(s[n_rows]).sum()
+            grad_u = (g[:, None] * w_c).sum(0)
+            w_c -= lr * (g[:, None] * u_c)              # with u before its step
+            u_c -= user_lr * per_sample * grad_u
+            out[c] = total * per_sample
+    return out

@@ -31,6 +31,10 @@ void py_pack_indices(py::handle idx, int bits, py::handle out, py::handle worksp
 void py_unpack_indices(py::handle packed, int bits, int64_t n, py::handle out, py::handle workspace, bool check,
                        int num_threads, uintptr_t stream);
 
+void py_mf_train(py::handle w, py::handle u, py::handle row_ptr, py::handle pos_ptr, py::handle pos_row,
+                 py::handle neg_row, py::handle loss_out, double lr, double user_lr, const std::string& loss,
+                 bool check, int num_threads);
+
 py::dict build_info();
 
 }  // namespace fedras

@@ -7,7 +7,8 @@ separates by client, so one backward pass gives every client its own gradients.
 
 ``train_mf_flat`` is the same step rule for MF written out by hand on the flat CSR
 rows of a whole round, with no padding: the batched engine's fast path, checked
-against ``local_train`` by the engine tests.
+against ``local_train`` by the engine tests. With the native ops on the CPU its epochs
+run in the fused kernel :func:`fedras_ext.mf_train`.
 
 The step rule (this project's choice): each local epoch is one full-batch SGD step on
 the client's samples (its positives plus freshly sampled negatives). Item rows step by
@@ -18,10 +19,13 @@ sample touches, step by ``user_lr`` / ``lr`` times the mean gradient.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Dict, Optional
 
 import torch
 import torch.nn.functional as F
+
+import fedras_ext
 
 from . import csr
 from .models import Shared
@@ -139,7 +143,8 @@ def loss_terms(pos_counts: torch.Tensor, n_neg: int, loss: str) -> torch.Tensor:
 
 
 def train_mf_flat(plan, table: torch.Tensor, users: torch.Tensor, *, lr: float, user_lr: float, loss: str = "bce",
-                  basis: Optional[torch.Tensor] = None, workspace: Optional[Workspace] = None):
+                  basis: Optional[torch.Tensor] = None, workspace: Optional[Workspace] = None,
+                  ops: Optional[ModuleType] = None):
     """MF local training of every client of a round at once, on flat CSR rows.
 
     ``plan``: a :class:`fedras.rounds.RoundPlan`; ``table`` float32 ``[n_items, d]`` the
@@ -151,6 +156,11 @@ def train_mf_flat(plan, table: torch.Tensor, users: torch.Tensor, *, lr: float, 
     gradients are per-row scalars times ``u`` (items) or ``w`` (users) - contiguous
     passes over the rows instead of random gathers and scatters of whole vectors.
 
+    ``ops``: the run's op set. With the native ``fedras_ext``, on the CPU and without a
+    ``basis``, the epochs run in its fused :func:`fedras_ext.mf_train` kernel (one client
+    per thread, the client's rows in cache); otherwise (``None``, ``fedras_ext.reference``,
+    CUDA, CoLR) as the torch ops below. Both follow the same step rule.
+
     Returns ``(u [C, d], delta [M, d], n_samples [C], loss [C])`` with ``delta`` the update
     of each touched row in the plan's order. With a ``workspace``, the large temporaries
     (and ``delta``) live in its reused buffers: ``delta`` is valid until the next call.
@@ -158,15 +168,22 @@ def train_mf_flat(plan, table: torch.Tensor, users: torch.Tensor, *, lr: float, 
     ws = workspace if workspace is not None else Workspace()
     n_clients = plan.n_clients
     m, d, dev = plan.rows.numel(), table.shape[1], table.device
-    w0 = torch.index_select(table, 0, plan.rows, out=ws.take("w0", (m, d), device=dev))
     u = torch.index_select(users, 0, plan.clients)
-    row_owner = csr.segment_of(plan.row_ptr)
-    owner_pos = csr.segment_of(plan.pos_ptr)
     n_pos, n_neg = plan.pos_row.numel(), plan.neg_row.shape[-1]
     terms = loss_terms(plan.pos_ptr.diff(), n_neg, loss)
+    if ops is fedras_ext and basis is None and dev.type == "cpu":
+        w = torch.index_select(table, 0, plan.rows, out=ws.take("w", (m, d), device=dev))
+        last = fedras_ext.mf_train(w, u, plan.row_ptr, plan.pos_ptr, plan.pos_row, plan.neg_row,
+                                   lr=lr, user_lr=user_lr, loss=loss)
+        # Gathering the start rows again costs less than keeping a copy (and its memory).
+        delta = torch.index_select(table, 0, plan.rows, out=ws.take("delta", (m, d), device=dev))
+        return u, torch.sub(w, delta, out=delta), terms, last
+    w0 = torch.index_select(table, 0, plan.rows, out=ws.take("w0", (m, d), device=dev))
+    w = ws.take("w", (m, d), device=dev).copy_(w0)
+    row_owner = csr.segment_of(plan.row_ptr)
+    owner_pos = csr.segment_of(plan.pos_ptr)
     per_sample = 1.0 / terms.clamp(min=1).to(u.dtype)
     coeff = w0.new_zeros(w0.shape[0], basis.shape[0]) if basis is not None else None
-    w = ws.take("w", (m, d), device=dev).copy_(w0)
     scratch = ws.take("scratch", (m, d), device=dev)
     last = u.new_zeros(n_clients)
     epochs, bpr = plan.neg_row.shape[0], loss == "bpr" and n_neg > 0

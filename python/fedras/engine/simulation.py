@@ -146,7 +146,8 @@ class Simulation:
         n = plan.n_clients
         if cfg.engine != "loop" and cfg.model == "mf":
             u, delta, n_samples, loss = train_mf_flat(plan, self.client_table, self.users, lr=cfg.lr, user_lr=cfg.user_lr,
-                                                      loss=cfg.loss, basis=basis, workspace=self.workspace)
+                                                      loss=cfg.loss, basis=basis, workspace=self.workspace,
+                                                      ops=self.ops)
             return Trained(u, Updates(plan.clients, plan.row_ptr, plan.rows, delta), {}, n_samples, loss)
         if cfg.engine == "loop":
             groups = [torch.tensor([i], device=self.device) for i in range(n)]

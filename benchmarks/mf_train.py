@@ -1,0 +1,73 @@
+"""MF local training of one round: train_mf_flat's torch path against the fused native
+kernel (fedras_ext.mf_train), on the CPU.
+
+    python benchmarks/mf_train.py [--shapes ml100k,ml1m-synth] [--repeat 5]
+
+Each shape builds its Simulation (MF, d=32, E=2, 4 negatives, every client) and the
+plan of round 1, then times the two paths interleaved (torch, native, torch, ...) in
+one process after a warm-up of each, so both see the same machine load. Prints the
+median and the largest difference between the two results.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+import fedras_ext
+from fedras import rng
+from fedras.config import Config
+from fedras.engine import Simulation
+from fedras.rounds import plan_round
+from fedras.training import train_mf_flat
+from fedras.workspace import Workspace
+
+SHAPES = {
+    "ml100k": dict(dataset="ml-100k"),
+    "ml1m-synth": dict(dataset="synthetic", synthetic_users=6040, synthetic_items=3706,
+                       synthetic_interactions=1_000_209),
+}
+
+
+def bench(shape: str, repeat: int) -> None:
+    sim = Simulation(Config(**SHAPES[shape], progress=False))
+    cfg = sim.cfg
+    clients = sim.select(1)
+    plan = plan_round(sim.train_ptr, sim.train_items, clients, sim.sampler, epochs=cfg.local_epochs,
+                      n_neg=cfg.negatives, n_items=sim.n_items, generator=rng.generator(cfg.seed, 1, "negatives"))
+    paths = {"torch": (None, Workspace()), "native": (fedras_ext, Workspace())}
+
+    def once(name: str):
+        ops, ws = paths[name]
+        t = time.perf_counter()
+        out = train_mf_flat(plan, sim.client_table, sim.users, lr=cfg.lr, user_lr=cfg.user_lr, loss=cfg.loss,
+                            workspace=ws, ops=ops)
+        return time.perf_counter() - t, out
+
+    results = {name: once(name)[1] for name in paths}  # warm-up (and the workspaces' first touch)
+    diff = max(float((a - b).abs().max()) for a, b in zip(results["torch"], results["native"]) if a.is_floating_point())
+    times = {name: [] for name in paths}
+    for _ in range(repeat):
+        for name in paths:
+            times[name].append(once(name)[0])
+    med = {name: statistics.median(v) * 1e3 for name, v in times.items()}
+    print(f"{shape}: {plan.n_clients} clients, {plan.rows.numel()} rows, {plan.pos_row.numel()} positives, "
+          f"threads {torch.get_num_threads()}")
+    for name in paths:
+        print(f"  {name:6s} median {med[name]:8.1f} ms   runs " + " ".join(f"{t * 1e3:.1f}" for t in times[name]))
+    print(f"  speedup {med['torch'] / med['native']:.2f}x   max |torch - native| {diff:.2e}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--shapes", default="ml100k,ml1m-synth")
+    p.add_argument("--repeat", type=int, default=5)
+    args = p.parse_args()
+    for shape in args.shapes.split(","):
+        bench(shape, args.repeat)
+
+
+if __name__ == "__main__":
+    main()
