@@ -426,6 +426,19 @@ def test_train_negatives_grouping_and_never_trained(small_split):
     assert empty.shape == (0,)
 
 
+def test_train_negatives_memo_draws_what_the_search_draws(small_split, monkeypatch):
+    from fedras.data import negatives
+
+    users = torch.tensor([4, 0, 4, 59, 17, 33])
+    counts = torch.tensor([3, 0, 500, 200, 1, 50])
+    memo = NegativeSampler(small_split)
+    monkeypatch.setattr(negatives, "_MEMO_QUERIES", 0)
+    search = NegativeSampler(small_split)
+    assert memo._train.known_before is not None and search._train.known_before is None
+    assert torch.equal(memo.train_negatives(users, counts, torch.Generator().manual_seed(3)),
+                       search.train_negatives(users, counts, torch.Generator().manual_seed(3)))
+
+
 def test_train_negatives_uniform_over_unseen_items():
     # User 0 trained on items 1, 3, 4 of 6 (its 5 rows keep 3 in training).
     rows = [(0, 1, 1), (0, 3, 2), (0, 4, 3), (0, 0, 4), (0, 5, 5)]

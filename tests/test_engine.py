@@ -52,6 +52,23 @@ def test_engines_give_the_same_client_deltas(data):
     torch.testing.assert_close(ta.users, tb.users, rtol=1e-5, atol=1e-6)
 
 
+def test_plan_round_dense_and_sorted_paths_agree(data, monkeypatch):
+    from fedras import rng, rounds
+
+    s = sim_for(data)
+    clients = s.select(1)[::2]
+
+    def plan():
+        return rounds.plan_round(s.train_ptr, s.train_items, clients, s.sampler, epochs=2, n_neg=4,
+                                 n_items=s.n_items, generator=rng.generator(0, 1, "negatives"))
+
+    dense = plan()
+    monkeypatch.setattr(rounds, "_DENSE_KEYS", 0)
+    for field, value in vars(plan()).items():
+        expected = getattr(dense, field)
+        assert value.dtype == expected.dtype and torch.equal(value, expected), field
+
+
 @pytest.mark.parametrize("method", ["fedavg", "fedras", "topk", "quant", "lowrank", "svd"])
 @pytest.mark.parametrize("downlink", ["actions", "full"])
 def test_server_and_client_tables_stay_identical(data, method, downlink):

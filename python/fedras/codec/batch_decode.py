@@ -182,12 +182,17 @@ def _rowset_field(walk: _Walk, at, nbytes, count, encoding, universe: int) -> Tu
         which, ids = np.nonzero(np.unpackbits(rows, axis=1, bitorder="little"))
         got[maps] = np.bincount(which, minlength=maps.size)
         ok[maps] &= got[maps] == count[maps]
-        # Canonical: a set goes as a bitmap only when its delta varints are not smaller.
-        gaps = ids - np.concatenate([[0], ids[:-1]])
-        starts = _offsets(got[maps])[:-1][got[maps] > 0]
-        gaps[starts] = ids[starts]
-        varint_len = np.bincount(which, weights=uvarint_lengths(gaps.astype(np.uint64)), minlength=maps.size)
-        ok[maps] &= (got[maps] >= width) | (varint_len >= width)
+        # Canonical: a set goes as a bitmap only when its delta varints are not smaller,
+        # which only sets of fewer ids than the bitmap's bytes can be.
+        small = np.flatnonzero(got[maps] < width)
+        if small.size:
+            mine = np.isin(which, small)
+            sub_ids, sub_which = ids[mine], which[mine]
+            gaps = sub_ids - np.concatenate([[0], sub_ids[:-1]])
+            new_set = np.concatenate([[True], sub_which[1:] != sub_which[:-1]]) if sub_ids.size else sub_which == 0
+            gaps[new_set] = sub_ids[new_set]  # the first id of a set as is
+            varint_len = np.bincount(sub_which, weights=uvarint_lengths(gaps.astype(np.uint64)), minlength=maps.size)
+            ok[maps[small]] &= varint_len[small] >= width
         parts.append((maps, ids.astype(np.int64)))
     view = memoryview(walk.blob)
     for m in np.flatnonzero(encoding != BITMAP).tolist():

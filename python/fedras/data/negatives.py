@@ -2,9 +2,10 @@
 
 Negatives are drawn directly from each user's complement instead of by rejection: a uniform
 rank r in [0, n_items - n_known) is mapped to the r-th item the user has NOT seen with one
-``torch.searchsorted`` on a sorted table of the user's known items. Every draw is accepted, so
-there is no redraw loop and a user with only a handful of unseen items costs the same as any
-other; a user with no unseen item is reported as an error.
+``torch.searchsorted`` on a sorted table of the user's known items (training draws on a small
+table read that search's precomputed answer instead). Every draw is accepted, so there is no
+redraw loop and a user with only a handful of unseen items costs the same as any other; a user
+with no unseen item is reported as an error.
 
 Everything runs on ``device`` (CPU or CUDA) and is reproducible from a seeded
 ``torch.Generator`` on that device (CPU and CUDA streams differ).
@@ -23,6 +24,8 @@ Device = Union[str, torch.device]
 
 # Evaluation rows with at most this many times n_neg unseen items are drawn without redraws.
 _TIGHT_FACTOR = 4
+# A memoised complement table holds one answer per (user, rank) query up to this many queries.
+_MEMO_QUERIES = 1 << 26
 
 
 class _ComplementTable:
@@ -32,10 +35,14 @@ class _ComplementTable:
     ``r + #{j : k_j - j <= r}``. The table stores ``u * n_items + k_j - j`` for every known item,
     which is sorted across all users, so one searchsorted over it counts the known items that
     precede the answer for a whole batch of queries.
+
+    With ``memoize`` and at most ``_MEMO_QUERIES`` possible queries (n_users x n_items), that
+    count is instead precomputed for every query (``known_before``): a gather is several times
+    cheaper than a search, and the training draws query millions of times a round.
     """
 
     def __init__(self, n_users: int, n_items: int, users: np.ndarray, items: np.ndarray,
-                 device: torch.device) -> None:
+                 device: torch.device, memoize: bool = False) -> None:
         # users, items: int64 [nnz], sorted by user then item, unique pairs.
         counts = np.bincount(users, minlength=n_users)
         ptr = np.zeros(n_users + 1, dtype=np.int64)
@@ -46,6 +53,14 @@ class _ComplementTable:
         self.n_unknown = torch.as_tensor(n_items - counts, dtype=torch.int64, device=device)
         self.ptr = torch.as_tensor(ptr, device=device)
         self.table = torch.as_tensor(table, device=device)
+        self.known_before: Optional[torch.Tensor] = None
+        if memoize and n_users * n_items <= _MEMO_QUERIES:
+            # known_before[u * n_items + r] = #{j : k_j - j <= r} of user u: a per-user
+            # cumulative count of table entries, in the narrowest dtype that holds n_items.
+            dtype = torch.int16 if n_items < (1 << 15) else torch.int32
+            hits = torch.zeros(n_users, n_items, dtype=dtype)
+            hits.view(-1).index_add_(0, torch.as_tensor(table), torch.ones(len(table), dtype=dtype))
+            self.known_before = hits.cumsum_(1).view(-1).to(device)
 
     def nth_unknown(self, users: torch.Tensor, ranks: torch.Tensor) -> torch.Tensor:
         """int64 like ``ranks``: the ``ranks``-th (0-based) unknown item of each user.
@@ -54,6 +69,10 @@ class _ComplementTable:
         ``0 <= ranks < n_unknown[users]``.
         """
         queries = torch.add(ranks, users, alpha=self.n_items)
+        if self.known_before is not None:
+            # index_select is the fastest gather on CPU (indexing or take, 2-4x slower).
+            before = self.known_before.index_select(0, queries.reshape(-1)).view(queries.shape)
+            return before.to(torch.int64).add_(ranks)
         items = torch.searchsorted(self.table, queries, right=True)
         items -= self.ptr[users]  # known items before the answer
         items += ranks
@@ -75,7 +94,7 @@ class NegativeSampler:
         self.device = torch.device(device)
         train_users = np.repeat(np.arange(split.n_users, dtype=np.int64), split.train_counts)
         self._train = _ComplementTable(split.n_users, split.n_items, train_users,
-                                       split.train_items, self.device)
+                                       split.train_items, self.device, memoize=True)
         evaluated = np.flatnonzero(split.evaluated)
         held_out = np.concatenate([evaluated * split.n_items + split.val_item[evaluated],
                                    evaluated * split.n_items + split.test_item[evaluated]])
@@ -103,14 +122,14 @@ class NegativeSampler:
         """
         users = users.to(self.device, torch.int64)
         counts = counts.to(self.device, torch.int64)
-        per_draw_users = torch.repeat_interleave(users, counts)
-        n_unknown = self._train.n_unknown[per_draw_users]
-        if per_draw_users.numel() and bool((n_unknown == 0).any()):
-            full = per_draw_users[n_unknown == 0][0].item()
-            raise DataError(f"user {full} has interacted with all {self.n_items} items in "
-                            f"training, so it has no negative item to sample")
-        ranks = _uniform_below(n_unknown, generator)
-        return self._train.nth_unknown(per_draw_users, ranks)
+        # Checked and gathered per user, then repeated per draw: B is far smaller than the draws.
+        n_unknown = self._train.n_unknown[users]
+        full = (n_unknown == 0) & (counts > 0)
+        if bool(full.any()):
+            raise DataError(f"user {users[full][0].item()} has interacted with all {self.n_items} "
+                            f"items in training, so it has no negative item to sample")
+        ranks = _uniform_below(torch.repeat_interleave(n_unknown, counts), generator)
+        return self._train.nth_unknown(torch.repeat_interleave(users, counts), ranks)
 
     def unseen_counts(self) -> torch.Tensor:
         """int64 [n_users]: items outside all of each user's items (train, val and test)."""
