@@ -187,3 +187,41 @@ def test_non_canonical_rowset_is_left_to_decode(monkeypatch):
     with pytest.raises(PayloadError, match="delta varints are smaller"):
         decode(wire)
     assert decode_batch([wire], "fedras/up", TEMPLATE).index.size == 0
+
+
+def with_rows_body(msg, count, body, encoding=1):
+    """``msg`` encoded with its rows field's count, encoding and body replaced (CRC re-sealed)."""
+    wire = encode(msg)[:-4]
+    at = wire.index(b"\x04rows\x07") + 6          # name length, name, type code
+    old_len = int.from_bytes(wire[at + 9: at + 13], "little")
+    head = wire[:at + 4] + count.to_bytes(4, "little") + bytes((encoding,)) + len(body).to_bytes(4, "little")
+    return reseal(head + body + wire[at + 13 + old_len:])
+
+
+@pytest.mark.parametrize("count, body, why", [
+    (2, b"\x85\x00\x01", "shortest form"),            # 5 sent in two bytes
+    (2, b"\x05\x00", "zero gap"),
+    (2, b"\x05\xa8\x02", "not below universe"),       # 5 + 296 + ... : 5 then 296 -> id 301
+    (1, b"\xac\x02", "not below universe"),           # a single id of 300
+    (1, b"\x80" * 10 + b"\x00", "varint"),            # an 11-byte value
+    (1, b"\xff" * 9 + b"\x02", "over 64 bits"),
+    (1, b"\x80" * 9 + b"\x01", "not below universe"),   # 2**63: negative as an int64
+    (1, b"\xff" * 9 + b"\x81\x01", "varint"),          # 11 bytes, high bits set
+    (3, b"\x05\x05", "complete values"),              # fewer values than declared
+    (1, b"\x05\x85", "ends inside"),
+])
+def test_bad_delta_varints_are_left_to_decode(count, body, why):
+    msg = valid_message(np.random.default_rng(6), 1, count)
+    wire = with_rows_body(msg, count, body)
+    with pytest.raises(PayloadError):
+        decode(wire)
+    assert decode_batch([wire], "fedras/up", TEMPLATE).index.size == 0
+
+
+def test_delta_varints_larger_than_the_bitmap_are_left_to_decode():
+    # Ids 0..37 take 38 varint bytes; the bitmap of 300 rows takes 38: not smaller.
+    msg = valid_message(np.random.default_rng(7), 1, 38)
+    wire = with_rows_body(msg, 38, b"\x00" + b"\x01" * 37)
+    with pytest.raises(PayloadError, match="bitmap is no larger"):
+        decode(wire)
+    assert decode_batch([wire], "fedras/up", TEMPLATE).index.size == 0

@@ -29,7 +29,6 @@ import numpy as np
 
 from .batch import ArrayColumn, Column, PackedColumn, RowSetColumn, _offsets, _ragged_take
 from .bitpack import unpack_segments
-from .errors import PayloadError
 from .fields import _NUMPY_MAX_BYTES, F16, F32, FIELD_TYPES, MAX_NDIM, Field, Packed, _ArrayField
 from .limits import DEFAULT_LIMITS, Limits
 from .message import FORMAT_VERSION, MAGIC
@@ -168,8 +167,7 @@ def _packed_field(walk: _Walk, at, nbytes, count, bits) -> Tuple[np.ndarray, np.
 
 def _rowset_field(walk: _Walk, at, nbytes, count, encoding, universe: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """RowSet bodies, one per payload: (ids int64 joined, ids per payload, ok per
-    payload). Bitmaps are decoded together, with RowSet.from_body's checks; delta
-    varints by RowSet.from_body itself, one by one."""
+    payload), with RowSet.from_body's checks."""
     ok = np.ones(count.size, dtype=bool)
     got = np.zeros(count.size, dtype=np.int64)
     parts = []
@@ -194,16 +192,47 @@ def _rowset_field(walk: _Walk, at, nbytes, count, encoding, universe: int) -> Tu
             varint_len = np.bincount(sub_which, weights=uvarint_lengths(gaps.astype(np.uint64)), minlength=maps.size)
             ok[maps[small]] &= varint_len[small] >= width
         parts.append((maps, ids.astype(np.int64)))
-    view = memoryview(walk.blob)
-    for m in np.flatnonzero(encoding != BITMAP).tolist():
-        try:
-            ids = RowSet.from_body((universe, int(count[m]), int(encoding[m])), view[at[m]: at[m] + nbytes[m]]).ids
-        except PayloadError:
-            ok[m] = False
-            continue
-        got[m] = ids.size
-        parts.append((np.array([m]), ids))
+    varints = np.flatnonzero(encoding != BITMAP)
+    if varints.size:
+        ids, got[varints], ok[varints] = _varint_sets(_joined(walk, at[varints], nbytes[varints]), nbytes[varints],
+                                                      count[varints], universe)
+        parts.append((varints, ids))
     return _in_order(parts, got, np.int64), got, ok
+
+
+def _varint_sets(stream: np.ndarray, nbytes: np.ndarray, count: np.ndarray, universe: int):
+    """Delta-varint RowSet bodies joined in ``stream`` (``nbytes`` each): (ids joined, ids
+    per body, ok per body) with the checks of ``decode_uvarints`` and ``_from_deltas``."""
+    n = nbytes.size
+    ok = nbytes < bitmap_nbytes(universe)  # varints only where they beat the bitmap
+    start = _offsets(nbytes)
+    body_of = np.repeat(np.arange(n), nbytes)
+    # A value starts at a body's start or after a final byte (< 0x80); splitting at body
+    # starts too keeps a body that ends inside a value from spilling into the next one.
+    last = np.flatnonzero(stream < 0x80)
+    begins = np.union1d(start[:-1][nbytes > 0], last + 1)
+    begins = begins[begins < stream.size]
+    ends = np.append(begins[1:], stream.size) - 1 if begins.size else begins
+    owner = body_of[begins]
+    lengths = ends - begins + 1
+    ok &= np.bincount(owner[stream[ends] >= 0x80], minlength=n) == 0  # every value ends in its body
+    ok &= np.bincount(owner, minlength=n) == count
+    ok &= np.bincount(owner[lengths > MAX_VARINT_BYTES], minlength=n) == 0
+    group = np.minimum(np.arange(stream.size) - np.repeat(begins, lengths), MAX_VARINT_BYTES - 1)
+    values = np.add.reduceat((stream & 0x7F).astype(np.uint64) << (7 * group).astype(np.uint64), begins) \
+        if begins.size else np.zeros(0, np.uint64)
+    bad = (lengths == MAX_VARINT_BYTES) & (stream[ends] > 1)              # over 64 bits
+    bad |= uvarint_lengths(values) != np.minimum(lengths, MAX_VARINT_BYTES)  # not the shortest form
+    bad |= values >= np.uint64(universe)
+    first = np.concatenate([[True], owner[1:] != owner[:-1]]) if owner.size else owner == 0
+    bad |= ~first & (values == 0)                                        # a zero gap
+    ok &= np.bincount(owner[bad], minlength=n) == 0
+    # Ids: each body's running sum of its gaps (< universe < 2**32 each: no wrap).
+    ids = np.cumsum(np.where(bad, 0, values).astype(np.int64))
+    base = np.concatenate([[0], ids])[np.flatnonzero(first)]
+    ids -= np.repeat(base, np.bincount(owner, minlength=n)[owner[first]])
+    ok &= np.bincount(owner[ids >= universe], minlength=n) == 0
+    return ids, np.bincount(owner, minlength=n), ok
 
 
 def _array_column(walk: _Walk, exp: Expect, final: np.ndarray, at, nbytes, count) -> ArrayColumn:
