@@ -209,9 +209,11 @@ def _varint_sets(stream: np.ndarray, nbytes: np.ndarray, count: np.ndarray, univ
     body_of = np.repeat(np.arange(n), nbytes)
     # A value starts at a body's start or after a final byte (< 0x80); splitting at body
     # starts too keeps a body that ends inside a value from spilling into the next one.
-    last = np.flatnonzero(stream < 0x80)
-    begins = np.union1d(start[:-1][nbytes > 0], last + 1)
-    begins = begins[begins < stream.size]
+    final = stream < 0x80
+    is_begin = np.zeros(stream.size + 1, dtype=bool)
+    is_begin[start[:-1][nbytes > 0]] = True
+    is_begin[1:] |= final
+    begins = np.flatnonzero(is_begin[:-1])
     ends = np.append(begins[1:], stream.size) - 1 if begins.size else begins
     owner = body_of[begins]
     lengths = ends - begins + 1
