@@ -19,10 +19,11 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Type, Union
 
 import numpy as np
 
+from .bitpack import offsets as _offsets
 from .bitpack import pack_segments
 from .fields import MAX_NDIM, U32_MAX, Field, Packed, _ArrayField, check_u32, coerce_array
 from .message import _PREAMBLE, _ROUND_SENDER_COUNT, _U32, FORMAT_VERSION, MAGIC, _ascii_name
-from .rowset import BITMAP, DELTA_VARINT, RowSet, bitmap_nbytes
+from .rowset import BITMAP, DELTA_VARINT, RowSet, bitmap_nbytes, set_gaps
 from .varint import encode_uvarints, uvarint_lengths
 
 Wire = Tuple[np.ndarray, List[memoryview]]  # (declared sizes uint8 [S, h], body of each message)
@@ -50,10 +51,6 @@ def _slices(flat: np.ndarray, nbytes: np.ndarray) -> List[memoryview]:
     ends = np.cumsum(nbytes).tolist()
     starts = [0] + ends[:-1]
     return [view[a:b] for a, b in zip(starts, ends)]
-
-
-def _offsets(counts: np.ndarray) -> np.ndarray:
-    return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
 
 
 def _ragged_take(data: np.ndarray, ptr: np.ndarray, idx: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -197,11 +194,9 @@ class RowSetColumn(Column):
         maybe = counts < bitmap_len
         rows_maybe = np.repeat(maybe, counts)
         sub, first = ids[rows_maybe], self.first[rows_maybe]
-        deltas = sub.astype(np.uint64)  # the first id of a message as is, then the gaps
-        deltas[1:] -= np.where(first[1:], 0, sub[:-1]).astype(np.uint64)
+        deltas = set_gaps(sub, first)
         lengths = uvarint_lengths(deltas)
-        cum = np.concatenate([[0], np.cumsum(lengths)])
-        sub_ptr = np.concatenate([[0], np.cumsum(counts[maybe])])
+        cum, sub_ptr = _offsets(lengths), _offsets(counts[maybe])
         varint_len = np.zeros(self.n, dtype=np.int64)
         varint_len[maybe] = cum[sub_ptr[1:]] - cum[sub_ptr[:-1]]
         varint = maybe & (varint_len < bitmap_len)

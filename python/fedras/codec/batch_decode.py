@@ -33,7 +33,7 @@ from .fields import _NUMPY_MAX_BYTES, F16, F32, FIELD_TYPES, MAX_NDIM, Field, Pa
 from .limits import DEFAULT_LIMITS, Limits
 from .message import FORMAT_VERSION, MAGIC
 from .reader import is_valid_name
-from .rowset import BITMAP, DELTA_VARINT, RowSet, bitmap_nbytes
+from .rowset import BITMAP, DELTA_VARINT, RowSet, bitmap_nbytes, set_gaps
 from .varint import MAX_VARINT_BYTES, uvarint_lengths
 
 _FLOAT_TYPES = (F32, F16)
@@ -186,10 +186,9 @@ def _rowset_field(walk: _Walk, at, nbytes, count, encoding, universe: int) -> Tu
         if small.size:
             mine = np.isin(which, small)
             sub_ids, sub_which = ids[mine], which[mine]
-            gaps = sub_ids - np.concatenate([[0], sub_ids[:-1]])
             new_set = np.concatenate([[True], sub_which[1:] != sub_which[:-1]]) if sub_ids.size else sub_which == 0
-            gaps[new_set] = sub_ids[new_set]  # the first id of a set as is
-            varint_len = np.bincount(sub_which, weights=uvarint_lengths(gaps.astype(np.uint64)), minlength=maps.size)
+            gaps = set_gaps(sub_ids, new_set)
+            varint_len = np.bincount(sub_which, weights=uvarint_lengths(gaps), minlength=maps.size)
             ok[maps[small]] &= varint_len[small] >= width
         parts.append((maps, ids.astype(np.int64)))
     varints = np.flatnonzero(encoding != BITMAP)
@@ -239,9 +238,7 @@ def _varint_sets(stream: np.ndarray, nbytes: np.ndarray, count: np.ndarray, univ
 
 def _array_column(walk: _Walk, exp: Expect, final: np.ndarray, at, nbytes, count) -> ArrayColumn:
     cls: Type[_ArrayField] = exp.cls  # type: ignore[assignment]
-    view = memoryview(walk.blob)
-    body = b"".join([view[a: a + n] for a, n in zip(at[final].tolist(), nbytes[final].tolist())])
-    data = np.frombuffer(body, dtype=cls.WIRE_DTYPE).astype(cls.DTYPE)  # a copy: nothing aliases the payloads
+    data = _joined(walk, at[final], nbytes[final]).view(cls.WIRE_DTYPE).astype(cls.DTYPE)  # a copy: nothing aliases the payloads
     if exp.ragged:
         return ArrayColumn(cls, data.reshape(-1, *exp.shape[1:]), _offsets(count[final]))
     return ArrayColumn(cls, data.reshape(final.size, *exp.shape))

@@ -24,7 +24,8 @@ def packed_nbytes(count: int, bits: int) -> int:
     return (count * bits + 7) // 8
 
 
-def _offsets(counts: np.ndarray) -> np.ndarray:
+def offsets(counts: np.ndarray) -> np.ndarray:
+    """int64 ``[S + 1]``: CSR offsets of segments of ``counts`` items."""
     return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
 
 
@@ -33,13 +34,13 @@ def _slot_of_each(counts: np.ndarray, per: int, nbytes: np.ndarray) -> Optional[
     starting on a fresh byte; None when that is just i (no segment needs padding)."""
     if counts.size <= 1 or not np.any(counts[:-1] % per):
         return None
-    shift = _offsets(nbytes)[:-1] * per - _offsets(counts)[:-1]
+    shift = offsets(nbytes)[:-1] * per - offsets(counts)[:-1]
     return np.repeat(shift, counts) + np.arange(int(counts.sum()))
 
 
 def _bit_of_each(counts: np.ndarray, bits: int, nbytes: np.ndarray) -> np.ndarray:
     """int64 ``[M, bits]``: the stream bit of every bit of every index."""
-    shift = _offsets(nbytes)[:-1] * 8 - _offsets(counts)[:-1] * bits
+    shift = offsets(nbytes)[:-1] * 8 - offsets(counts)[:-1] * bits
     return (np.repeat(shift, counts) + np.arange(int(counts.sum())) * bits)[:, None] + np.arange(bits)
 
 

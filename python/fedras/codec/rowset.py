@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -103,10 +103,19 @@ def _varint_plan(ids: np.ndarray, universe: int) -> Tuple[np.ndarray, np.ndarray
     bitmap_len = bitmap_nbytes(universe)
     if bitmap_len <= ids.size:  # a varint takes at least one byte per id
         return None
-    deltas = ids.astype(np.uint64)  # first id as is, then the gaps (np.diff is slower on small arrays)
-    deltas[1:] = ids[1:] - ids[:-1]
+    deltas = set_gaps(ids)
     lengths = uvarint_lengths(deltas)
     return (deltas, lengths) if int(lengths.sum()) < bitmap_len else None
+
+
+def set_gaps(ids: np.ndarray, first: Optional[np.ndarray] = None) -> np.ndarray:
+    """uint64 ``[n]``: the delta-varint values of sorted id sets laid end to end (int64
+    ``ids``), each set's first id as is (``first``: bool ``[n]`` marking them; None for a
+    single set), then the gaps to the previous id."""
+    gaps = ids.astype(np.uint64)  # slicing beats np.diff on small arrays
+    if ids.size > 1:
+        gaps[1:] -= (ids[:-1] if first is None else np.where(first[1:], 0, ids[:-1])).astype(np.uint64)
+    return gaps
 
 
 def _bitmap(ids: np.ndarray, universe: int) -> np.ndarray:
