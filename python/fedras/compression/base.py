@@ -150,6 +150,15 @@ class Verdicts:
         return np.array([r is None for r in self.reasons], dtype=bool)
 
 
+def one_per_row(verdicts: Verdicts, columns: Dict[str, Column], n_rows: np.ndarray, *names: str) -> None:
+    """Reject the payloads whose fields ``names`` do not hold one entry (leading item)
+    per touched row (``n_rows`` int64 ``[S]``)."""
+    for name in names:
+        got = columns[name].counts
+        verdicts.reject(got != n_rows,
+                        lambda j: f"field {name!r} must hold one entry per touched row ({n_rows[j]}), got {got[j]}")
+
+
 def segment_max(values: np.ndarray, ptr: np.ndarray) -> np.ndarray:
     """int64 ``[S]``: the largest value of each CSR segment, -1 for an empty one."""
     counts = np.diff(ptr)

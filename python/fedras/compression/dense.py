@@ -9,7 +9,7 @@ import torch
 
 from ..codec import F32, ArrayColumn, Column, RowSetColumn
 from ..codec.batch_decode import Expect
-from .base import Actions, Compressor, Context, Updates, Verdicts, tensor
+from .base import Actions, Compressor, Context, Updates, Verdicts, one_per_row, tensor
 
 
 @dataclass
@@ -35,8 +35,7 @@ class Dense(Compressor):
         return {"delta": Expect(F32, (None, dim))}
 
     def check(self, columns: Dict[str, Column], n_rows: np.ndarray, dim: int, verdicts: Verdicts) -> None:
-        got = columns["delta"].counts
-        verdicts.reject(got != n_rows, lambda j: f"delta must be [{n_rows[j]}, {dim}], got ({got[j]}, {dim})")
+        one_per_row(verdicts, columns, n_rows, "delta")
 
     def assemble(self, rows: RowSetColumn, columns: Dict[str, Column], dim: int, ctx: Context) -> DenseBatch:
         return DenseBatch(tensor(rows.ptr), tensor(rows.ids), tensor(columns["delta"].data))

@@ -17,7 +17,7 @@ from fedras_ext import bits_for
 
 from ..codec import F16, F32, ArrayColumn, Column, Packed, PackedColumn, RowSetColumn
 from ..codec.batch_decode import Expect
-from .base import Actions, Compressor, Context, Updates, Verdicts, segment_max, tensor
+from .base import Actions, Compressor, Context, Updates, Verdicts, one_per_row, segment_max, tensor
 
 
 @dataclass
@@ -81,13 +81,9 @@ class FedRAS(Compressor):
         k, assign = columns["actions"].counts, columns["assign"]
         verdicts.reject(np.where(n_rows > 0, (k < 1) | (k > n_rows), k != 0),
                         lambda j: f"actions must be [K, {dim}] with 1 <= K <= {n_rows[j]} rows, got ({k[j]}, {dim})")
-        verdicts.reject(assign.counts != n_rows,
-                        lambda j: f"assign must hold one index per row ({n_rows[j]}), got {assign.counts[j]}")
+        one_per_row(verdicts, columns, n_rows, "assign", *(("scale",) if self.cosine else ()))
         top = segment_max(assign.idx, assign.ptr)
         verdicts.reject(top >= k, lambda j: f"assign holds index {top[j]} but there are {k[j]} actions")
-        if self.cosine:
-            got = columns["scale"].counts
-            verdicts.reject(got != n_rows, lambda j: f"scale must be [{n_rows[j]}], got ({got[j]},)")
 
     def assemble(self, rows: RowSetColumn, columns: Dict[str, Column], dim: int, ctx: Context) -> FedRASBatch:
         actions = columns["actions"]

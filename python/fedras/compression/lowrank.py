@@ -17,7 +17,7 @@ import torch
 
 from ..codec import F32, ArrayColumn, Column, RowSetColumn
 from ..codec.batch_decode import Expect
-from .base import Actions, Compressor, Context, Updates, Verdicts, tensor
+from .base import Actions, Compressor, Context, Updates, Verdicts, one_per_row, tensor
 
 
 def random_basis(rank: int, dim: int, generator: torch.Generator) -> torch.Tensor:
@@ -55,8 +55,7 @@ class LowRank(Compressor):
         return {"coef": Expect(F32, (None, self.rank))}
 
     def check(self, columns: Dict[str, Column], n_rows: np.ndarray, dim: int, verdicts: Verdicts) -> None:
-        got = columns["coef"].counts
-        verdicts.reject(got != n_rows, lambda j: f"coef must be [{n_rows[j]}, {self.rank}], got ({got[j]}, {self.rank})")
+        one_per_row(verdicts, columns, n_rows, "coef")
 
     def assemble(self, rows: RowSetColumn, columns: Dict[str, Column], dim: int, ctx: Context) -> LowRankBatch:
         return LowRankBatch(tensor(rows.ptr), tensor(rows.ids), tensor(columns["coef"].data), self._basis(ctx))

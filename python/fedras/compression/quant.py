@@ -10,7 +10,7 @@ import torch
 
 from ..codec import F32, I8, ArrayColumn, Column, Packed, PackedColumn, RowSetColumn
 from ..codec.batch_decode import Expect
-from .base import Actions, Compressor, Context, Updates, Verdicts, tensor
+from .base import Actions, Compressor, Context, Updates, Verdicts, one_per_row, tensor
 
 
 @dataclass
@@ -56,11 +56,9 @@ class Quant(Compressor):
         return {"scale": Expect(F32, (None,)), "codes": Expect(I8, (None, dim)) if self.bits == 8 else Expect(Packed)}
 
     def check(self, columns: Dict[str, Column], n_rows: np.ndarray, dim: int, verdicts: Verdicts) -> None:
-        scale, codes = columns["scale"], columns["codes"]
-        verdicts.reject(scale.counts != n_rows, lambda j: f"scale must be [{n_rows[j]}], got ({scale.counts[j]},)")
-        if self.bits == 8:
-            verdicts.reject(codes.counts != n_rows, lambda j: f"codes must be int8 [{n_rows[j]}, {dim}], got ({codes.counts[j]}, {dim})")
-        else:
+        one_per_row(verdicts, columns, n_rows, "scale", *(("codes",) if self.bits == 8 else ()))
+        if self.bits == 1:
+            codes = columns["codes"]
             verdicts.reject((codes.bits != 1) | (codes.counts != n_rows * dim), lambda j: f"codes must be {n_rows[j] * dim} packed sign bits")
 
     def assemble(self, rows: RowSetColumn, columns: Dict[str, Column], dim: int, ctx: Context) -> QuantBatch:

@@ -16,7 +16,7 @@ import torch
 from .. import csr
 from ..codec import F32, ArrayColumn, Column, RowSetColumn
 from ..codec.batch_decode import Expect
-from .base import Actions, Compressor, Context, Updates, Verdicts, tensor
+from .base import Actions, Compressor, Context, Updates, Verdicts, one_per_row, tensor
 
 
 @dataclass
@@ -57,8 +57,7 @@ class SVD(Compressor):
         return {"coef": Expect(F32, (None, self.rank)), "basis": Expect(F32, (self.rank, dim))}
 
     def check(self, columns: Dict[str, Column], n_rows: np.ndarray, dim: int, verdicts: Verdicts) -> None:
-        got = columns["coef"].counts
-        verdicts.reject(got != n_rows, lambda j: f"coef must be [{n_rows[j]}, {self.rank}], got ({got[j]}, {self.rank})")
+        one_per_row(verdicts, columns, n_rows, "coef")
 
     def assemble(self, rows: RowSetColumn, columns: Dict[str, Column], dim: int, ctx: Context) -> SVDBatch:
         return SVDBatch(tensor(rows.ptr), tensor(rows.ids), tensor(columns["coef"].data), tensor(columns["basis"].data))

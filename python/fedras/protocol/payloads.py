@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
-import torch
 
 from ..codec import (F32, I64, SERVER_ID, ArrayColumn, Column, Field, Message, PayloadError, RowSet, RowSetColumn, decode,
                      encode_batch)
@@ -37,39 +36,26 @@ def encode_uplinks(method: str, round_: int, clients: Sequence[int], rows: np.nd
     return encode_batch(f"{method}/up", round_, clients, columns)
 
 
-def _split_shared(msg: Message, shared_shapes: Mapping[str, Tuple[int, ...]]) -> Tuple[Dict[str, Field], Dict[str, np.ndarray]]:
-    own: Dict[str, Field] = {}
-    shared: Dict[str, np.ndarray] = {}
-    for name, f in msg.fields.items():
-        if name.startswith(SHARED_PREFIX):
-            key = name[len(SHARED_PREFIX):]
-            if key not in shared_shapes:
-                raise InvalidPayload(f"unknown shared weight {key!r}")
-            if not isinstance(f, F32) or f.array.shape != tuple(shared_shapes[key]):
-                raise InvalidPayload(f"shared weight {key!r} must be F32 {tuple(shared_shapes[key])}")
-            shared[key] = f.array
-        else:
-            own[name] = f
-    missing = set(shared_shapes) - set(shared)
-    if missing:
-        raise InvalidPayload(f"missing shared weights: {', '.join(sorted(missing))}")
-    return own, shared
-
-
-def _rows(own: Dict[str, Field], n_items: int) -> torch.Tensor:
-    rows = own.pop("rows", None)
-    if not isinstance(rows, RowSet):
-        raise InvalidPayload("field 'rows' must be a RowSet")
-    if rows.universe != n_items:
-        raise InvalidPayload(f"rows are over a universe of {rows.universe}, the table has {n_items}")
-    return torch.from_numpy(np.asarray(rows.ids, dtype=np.int64))
+def payload_template(n_items: int, fields: Mapping[str, Expect],
+                     shared_shapes: Mapping[str, Tuple[int, ...]]) -> Dict[str, Expect]:
+    """Every payload's layout: ``rows``, then ``fields``, then the shared weights."""
+    return {"rows": Expect(RowSet, universe=n_items), **fields,
+            **{SHARED_PREFIX + k: Expect(F32, tuple(shape)) for k, shape in shared_shapes.items()}}
 
 
 def uplink_template(method_fields: Mapping[str, Expect], n_items: int,
                     shared_shapes: Mapping[str, Tuple[int, ...]]) -> Dict[str, Expect]:
     """The fields of an uplink, in the order :func:`encode_uplinks` writes them."""
-    return {"rows": Expect(RowSet, universe=n_items), **method_fields, "n": Expect(I64, ()),
-            **{SHARED_PREFIX + k: Expect(F32, tuple(shape)) for k, shape in shared_shapes.items()}}
+    return payload_template(n_items, {**method_fields, "n": Expect(I64, ())}, shared_shapes)
+
+
+def fit(fields: Mapping[str, Field], template: Mapping[str, Expect]) -> Dict[str, Column]:
+    """One decoded payload's fields as one-message columns of ``template``; raises
+    InvalidPayload when a field is missing, unexpected or not as expected."""
+    try:
+        return to_columns(fields, template)
+    except ValueError as e:
+        raise InvalidPayload(str(e)) from None
 
 
 def decode_uplinks(wires: Sequence[bytes], method: str, template: Mapping[str, Expect]) -> Tuple[Decoded, Dict[int, str]]:
@@ -85,10 +71,7 @@ def decode_uplinks(wires: Sequence[bytes], method: str, template: Mapping[str, E
             msg = decode(wires[i])
             if msg.kind != kind:
                 raise InvalidPayload(f"kind must be {kind}, got {msg.kind}")
-            try:
-                columns = to_columns(msg.fields, template)
-            except ValueError as e:
-                raise InvalidPayload(str(e)) from None
+            columns = fit(msg.fields, template)
         except (PayloadError, InvalidPayload) as exc:
             errors[i] = f"{type(exc).__name__}: {exc}"
             continue
@@ -110,10 +93,9 @@ def broadcast_message(method: str, round_: int, rows: np.ndarray, fields: Mappin
     return Message(f"{method}/down", round_, SERVER_ID, out)
 
 
-def parse_broadcast(msg: Message, method: str, n_items: int,
-                    shared_shapes: Mapping[str, Tuple[int, ...]]) -> Tuple[torch.Tensor, Dict[str, Field], Dict[str, np.ndarray]]:
-    """(rows, the method's fields, new shared weights) of a decoded broadcast."""
+def parse_broadcast(msg: Message, method: str, template: Mapping[str, Expect]) -> Dict[str, Column]:
+    """A decoded broadcast's fields as one-message columns of ``template`` (see
+    :func:`payload_template`). Raises InvalidPayload."""
     if msg.kind != f"{method}/down" or msg.sender != SERVER_ID:
         raise InvalidPayload(f"not a {method} broadcast from the server: {msg.kind} from {msg.sender}")
-    own, shared = _split_shared(msg, shared_shapes)
-    return _rows(own, n_items), own, shared
+    return fit(msg.fields, template)

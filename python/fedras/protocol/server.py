@@ -16,11 +16,12 @@ import numpy as np
 import torch
 
 from .. import csr
-from ..codec import F32, Message, RowSetColumn, decode
-from ..codec.batch_decode import to_columns
+from ..codec import F32, Message, decode
+from ..codec.batch_decode import Expect
 from ..compression import Compressor, Context, InvalidPayload, Updates
-from ..compression.base import Verdicts, batch_to
-from .payloads import SHARED_PREFIX, broadcast_message, decode_uplinks, parse_broadcast, uplink_template
+from ..compression.base import Verdicts, batch_to, one_per_row
+from .payloads import (SHARED_PREFIX, broadcast_message, decode_uplinks, parse_broadcast, payload_template,
+                       uplink_template)
 from .policy import Policy, clip, clip_vectors, screen, zero_nonfinite_rows
 
 log = logging.getLogger("fedras.server")
@@ -158,31 +159,29 @@ class Server:
 def apply_broadcast(method: str, compressor: Compressor, ops, table: torch.Tensor, shared: Dict[str, torch.Tensor],
                     wire: bytes, server_lr: float, ctx: Context) -> torch.Tensor:
     """What every receiver of a broadcast does (server included, so all stay identical)."""
-    shapes = {k: tuple(v.shape) for k, v in shared.items()}
-    rows, fields, new_shared = parse_broadcast(decode(wire), method, table.shape[0], shapes)
-    dev = table.device
-    values = fields.get("new_rows")
-    if isinstance(values, F32):
-        if values.array.shape != (rows.numel(), table.shape[1]):
-            raise InvalidPayload(f"broadcast values must be [{rows.numel()}, {table.shape[1]}]")
-        table[rows.to(dev)] = torch.from_numpy(values.array).to(dev)
+    msg = decode(wire)
+    dim, dev = table.shape[1], table.device
+    full = "new_rows" in msg.fields  # the full downlink sends the new rows, else the method's fields
+    own = {"new_rows": Expect(F32, (None, dim))} if full else compressor.template(dim)
+    columns = parse_broadcast(msg, method, payload_template(table.shape[0], own,
+                                                            {k: tuple(v.shape) for k, v in shared.items()}))
+    rows = columns["rows"]
+    verdicts = Verdicts(1)
+    if full:
+        one_per_row(verdicts, columns, rows.counts, "new_rows")
     else:
-        dim, n_rows = table.shape[1], np.array([rows.numel()])
-        try:
-            columns = to_columns(fields, compressor.template(dim))
-        except ValueError as e:
-            raise InvalidPayload(str(e)) from None
-        verdicts = Verdicts(1)
-        compressor.check(columns, n_rows, dim, verdicts)
-        if verdicts.reasons[0]:
-            raise InvalidPayload(verdicts.reasons[0])
-        batch = batch_to(compressor.assemble(RowSetColumn(rows.numpy(), np.array([0, rows.numel()]), table.shape[0]),
-                                             columns, dim, ctx), dev)
+        compressor.check({k: columns[k] for k in own}, rows.counts, dim, verdicts)
+    if verdicts.reasons[0]:
+        raise InvalidPayload(verdicts.reasons[0])
+    row_ids = torch.from_numpy(rows.ids)
+    if full:
+        table[row_ids.to(dev)] = torch.from_numpy(columns["new_rows"].data).to(dev)
+    else:
+        batch = batch_to(compressor.assemble(rows, {k: columns[k] for k in own}, dim, ctx), dev)
         acts = compressor.actions(batch)
         ops.apply_actions(table, batch.rows, acts.action_idx, acts.actions, acts.action_offsets,
-                          torch.zeros(rows.numel(), dtype=torch.int32, device=dev), reduce="sum", scale=server_lr,
+                          torch.zeros(row_ids.numel(), dtype=torch.int32, device=dev), reduce="sum", scale=server_lr,
                           row_scale=acts.row_scale, validate=False)
-    for k, v in new_shared.items():
-        shared[k].copy_(torch.from_numpy(v))
-    return rows
-
+    for k, v in shared.items():
+        v.copy_(torch.as_tensor(columns[SHARED_PREFIX + k].data[0]))
+    return row_ids
