@@ -1,32 +1,60 @@
 #!/usr/bin/env bash
-# One script for a GPU machine (under 8 minutes on an H100): build with the CUDA
-# kernels, run the CUDA tests, run the GPU benchmark tables, write results as JSON.
+# One script for a GPU machine (about 7 minutes on an H100/H200): build with the CUDA
+# kernels, run the CUDA tests, the GPU round and op benchmarks, a profile of one
+# ML-1M-sized round, a 100-round ML-100K training run on the GPU, and the whole test
+# suite there. Every step has its own time limit, so a slow step costs only itself.
 #
-#   OUT=gpu-results bash benchmarks/gpu_check.sh
+#   OUT=gpu-results CUDAARCHS=90 FEDRAS_CACHE=/path/with/ml-100k.inter bash benchmarks/gpu_check.sh
 #
 # The machine needs torch (CUDA), pybind11, scikit-build-core and ninja installed; it
-# needs no network (--no-build-isolation --no-deps).
+# needs no network (--no-build-isolation --no-deps). ML-100K must already be in the
+# cache ($FEDRAS_CACHE): the ml100k shape and the training run read it.
+# Writes at most 7 files to $OUT: log.txt (everything printed), build.log, round.json,
+# ops.json, train.json, cuda_tests.xml, suite.txt.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu-results}
 mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+export PYTHONUNBUFFERED=1
 status=0
+step() { echo; echo "=== $1 ($(date +%T))"; }
 
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
+{
+step "machine"
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
+python -c "import torch, numpy; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'numpy', numpy.__version__)"
 
+step "build (CUDAARCHS=${CUDAARCHS:-default})"
 start=$(date +%s)
-FEDRAS_CUDA=ON pip install --no-build-isolation --no-deps . >"$OUT/build.log" 2>&1 || { tail -50 "$OUT/build.log"; exit 1; }
-echo "build seconds: $(( $(date +%s) - start ))" | tee -a "$OUT/gpu.txt"
+FEDRAS_CUDA=ON pip install --no-build-isolation --no-deps . >"$OUT/build.log" 2>&1 || { tail -60 "$OUT/build.log"; exit 1; }
+echo "build seconds: $(( $(date +%s) - start ))"
 # From outside the checkout: at its root the source tree of fedras_ext shadows the install.
-(cd "$OUT" && python -c "import json, fedras_ext; print(json.dumps(fedras_ext.build_info()))") | tee "$OUT/build_info.json"
+(cd "$OUT" && python -c "import json, fedras_ext; print(json.dumps(fedras_ext.build_info()))")
 
-# The CUDA test cases only (every native op against its reference, on the GPU).
-cd tests && python -m pytest -q -m cuda -p no:cacheprovider --junitxml="../$OUT/cuda_tests.xml" . 2>&1 \
-  | tail -25 | tee "../$OUT/cuda_tests.txt"
+step "CUDA tests (every native op against its reference; the engines on the GPU)"
+(cd tests && timeout 240 python -m pytest -q -m cuda -p no:cacheprovider --timeout 60 --junitxml="$OUT/cuda_tests.xml" . 2>&1 | tail -40)
 test "${PIPESTATUS[0]}" -eq 0 || status=1
-cd ..
 
-timeout 150 python benchmarks/ops.py --device cuda --repeat 10 --quick --json "$OUT/ops.json" | tee "$OUT/ops.txt" || status=1
-timeout 200 python benchmarks/round.py --device cuda --rounds 2 --loop-rounds 0 --timeout 180 --json "$OUT/round.json" \
-  | tee "$OUT/round.txt" || status=1
+step "round benchmark on the GPU"
+timeout 200 python benchmarks/round.py --device cuda --shapes ml100k,ml1m-synth,scale --rounds 2 --loop-rounds 0 \
+  --timeout 120 --json "$OUT/round.json" || status=1
+
+step "op benchmark on the GPU (native against reference, bandwidth)"
+timeout 90 python benchmarks/ops.py --device cuda --repeat 10 --quick --json "$OUT/ops.json" || status=1
+
+step "profile of one ML-1M-sized round on the GPU"
+timeout 90 python benchmarks/round.py --profile ml1m-synth --device cuda || status=1
+
+step "ML-100K, 100 rounds of fedras, on the GPU"
+timeout 150 fedras train --device cuda --no-progress --out /tmp/fedras-train 2>&1 | tail -8 || status=1
+cp /tmp/fedras-train/result.json "$OUT/train.json" || status=1
+
+step "whole test suite on this machine"
+(cd tests && timeout 150 python -m pytest -q -p no:cacheprovider -n 8 . 2>&1 | tail -30 > "$OUT/suite.txt"; cat "$OUT/suite.txt")
+step "compute-sanitizer memcheck over the small CUDA op tests"
+(cd tests && timeout 120 compute-sanitizer --tool memcheck --error-exitcode 9 python -m pytest -q -m cuda -p no:cacheprovider \
+  test_apply_actions.py test_bitpack.py test_project.py 2>&1 | tail -15)
 exit $status
+} 2>&1 | tee "$OUT/log.txt"
+exit "${PIPESTATUS[0]}"

@@ -2,6 +2,7 @@
 
     python benchmarks/round.py [--shapes ml100k,ml1m-synth,scale] [--device cpu|cuda]
                                [--rounds N] [--loop-rounds N] [--json out.json]
+    python benchmarks/round.py --profile ml1m-synth [--device cuda]
 
 For each shape, each engine runs in its own subprocess (so peak memory is per run):
 a warm-up round, then ``--rounds`` timed rounds; the table shows the median per phase
@@ -33,14 +34,37 @@ SHAPES = {
 PHASES = ("train", "compress", "aggregate", "downlink", "eval")
 
 
-def child(shape: str, engine: str, device: str, rounds: int) -> None:
-    """Run inside the subprocess: print one JSON line with the timings."""
+def simulation(shape: str, engine: str, device: str, rounds: int):
     from fedras.config import Config
     from fedras.engine import Simulation
 
+    return Simulation(Config(**SHAPES[shape], engine=engine, device=device, rounds=rounds, progress=False))
+
+
+def profile(shape: str, device: str) -> None:
+    """After a warm-up round: the Python functions of one round by own time (cProfile)
+    and, on CUDA, the kernels of another by GPU time (torch.profiler)."""
+    import cProfile
+    import pstats
+
+    import torch
+
+    sim = simulation(shape, "batched", device, 3)
+    sim.run_round()
+    prof = cProfile.Profile()
+    prof.runcall(sim.run_round)
+    pstats.Stats(prof).sort_stats("tottime").print_stats(30)
+    if device == "cuda":
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as tp:
+            sim.run_round()
+            torch.cuda.synchronize()
+        print(tp.key_averages().table(sort_by="cuda_time_total", row_limit=25))
+
+
+def child(shape: str, engine: str, device: str, rounds: int) -> None:
+    """Run inside the subprocess: print one JSON line with the timings."""
     t = time.perf_counter()
-    cfg = Config(**SHAPES[shape], engine=engine, device=device, rounds=rounds + 1, progress=False)
-    sim = Simulation(cfg)
+    sim = simulation(shape, engine, device, rounds + 1)
     setup = time.perf_counter() - t
     rows = [sim.run_round() for _ in range(rounds + 1)][1:]  # the first round warms up
     if device == "cuda":
@@ -75,6 +99,10 @@ def measure(shape: str, engine: str, device: str, rounds: int, timeout: int):
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         child(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "--profile":
+        device = sys.argv[sys.argv.index("--device") + 1] if "--device" in sys.argv else "cpu"
+        profile(sys.argv[2], device)
         return
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--shapes", default="ml100k,ml1m-synth,scale")

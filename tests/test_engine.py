@@ -29,8 +29,8 @@ def test_beats_a_random_recommender_by_a_clear_margin():
 
 
 @pytest.mark.parametrize("method", ["fedavg", "fedras", "topk", "quant", "lowrank", "svd"])
-def test_batched_and_loop_engines_agree(data, method):
-    a, b = sim_for(data, method=method), sim_for(data, method=method, engine="loop")
+def test_batched_and_loop_engines_agree(data, method, device):
+    a, b = sim_for(data, method=method, device=device), sim_for(data, method=method, engine="loop", device=device)
     for _ in range(2):
         ra, rb = a.run_round(), b.run_round()
         assert ra["bytes_up"] == rb["bytes_up"] and ra["bytes_down"] == rb["bytes_down"]
@@ -39,14 +39,14 @@ def test_batched_and_loop_engines_agree(data, method):
     torch.testing.assert_close(a.users, b.users, rtol=1e-4, atol=1e-4)
 
 
-def test_engines_give_the_same_client_deltas(data):
+def test_engines_give_the_same_client_deltas(data, device):
     from fedras import rng
     from fedras.rounds import plan_round
 
-    a, b = sim_for(data), sim_for(data, engine="loop")
+    a, b = sim_for(data, device=device), sim_for(data, engine="loop", device=device)
     clients = a.select(1)
     plan = plan_round(a.train_ptr, a.train_items, clients, a.sampler, epochs=2, n_neg=4, n_items=a.n_items,
-                      generator=rng.generator(0, 1, "negatives"))
+                      generator=rng.generator(0, 1, "negatives", device=a.device))
     ta, tb = a._train(plan, None), b._train(plan, None)
     torch.testing.assert_close(ta.updates.values, tb.updates.values, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(ta.users, tb.users, rtol=1e-5, atol=1e-6)
@@ -71,8 +71,8 @@ def test_plan_round_dense_and_sorted_paths_agree(data, monkeypatch):
 
 @pytest.mark.parametrize("method", ["fedavg", "fedras", "topk", "quant", "lowrank", "svd"])
 @pytest.mark.parametrize("downlink", ["actions", "full"])
-def test_server_and_client_tables_stay_identical(data, method, downlink):
-    s = sim_for(data, method=method, downlink=downlink, model="ncf" if method == "fedras" else "mf")
+def test_server_and_client_tables_stay_identical(data, method, downlink, device):
+    s = sim_for(data, method=method, downlink=downlink, model="ncf" if method == "fedras" else "mf", device=device)
     for _ in range(2):
         s.run_round()
         assert torch.equal(s.server.table, s.client_table)
