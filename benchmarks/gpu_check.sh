@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# One script for a GPU machine (about 7 minutes on an H100/H200): build with the CUDA
-# kernels, run the CUDA tests, the GPU round and op benchmarks, a profile of one
-# ML-1M-sized round, a 100-round ML-100K training run on the GPU, and the whole test
-# suite there. Every step has its own time limit, so a slow step costs only itself.
+# One script for a GPU machine (about 7 minutes on an H200; give the call 600 s): build
+# with the CUDA kernels, probe the error path, run the CUDA tests, the GPU round and op
+# benchmarks, a profile of one ML-1M-sized round, a 100-round ML-100K training run on
+# the GPU, and the whole test suite there, in that order of value. Every step has its
+# own time limit, so a slow step costs only itself.
 #
 #   OUT=gpu-results CUDAARCHS=90 FEDRAS_CACHE=/path/with/ml-100k.inter bash benchmarks/gpu_check.sh
 #
@@ -27,13 +28,24 @@ python -c "import torch, numpy; print('torch', torch.__version__, 'cuda', torch.
 
 step "build (CUDAARCHS=${CUDAARCHS:-default})"
 start=$(date +%s)
-FEDRAS_CUDA=ON pip install --no-build-isolation --no-deps . >"$OUT/build.log" 2>&1 || { tail -60 "$OUT/build.log"; exit 1; }
+FEDRAS_CUDA=ON python -m pip install --no-build-isolation --no-deps . >"$OUT/build.log" 2>&1 || { tail -60 "$OUT/build.log"; exit 1; }
 echo "build seconds: $(( $(date +%s) - start ))"
 # From outside the checkout: at its root the source tree of fedras_ext shadows the install.
 (cd "$OUT" && python -c "import json, fedras_ext; print(json.dumps(fedras_ext.build_info()))")
 
+step "error probe (does an error raised in _C reach Python intact?)"
+if ! timeout 60 python benchmarks/error_probe.py; then
+  status=1
+  # The first crashing case under cuda-gdb, innermost frames first.
+  timeout 120 cuda-gdb -q -batch -ex "set pagination off" -ex run -ex "bt 40" \
+    --args python benchmarks/error_probe.py --case cuda_value 2>&1 | grep -E "^#|signal" | head -45
+fi
+
 step "CUDA tests (every native op against its reference; the engines on the GPU)"
-(cd tests && timeout 240 python -m pytest -q -m cuda -p no:cacheprovider --timeout 60 --junitxml="$OUT/cuda_tests.xml" . 2>&1 | tail -40)
+# With xdist a crashing test costs one worker, not the rest of the run.
+xdist=$(python -c "import xdist" 2>/dev/null && echo "-n 4")
+(cd tests && timeout 240 python -m pytest -q -m cuda -p no:cacheprovider $xdist -rf --tb=short --junitxml="$OUT/cuda_tests.xml" . 2>&1 \
+  | grep -v '^  File "/' | tail -60)
 test "${PIPESTATUS[0]}" -eq 0 || status=1
 
 step "round benchmark on the GPU"
@@ -51,7 +63,8 @@ timeout 150 fedras train --device cuda --no-progress --out /tmp/fedras-train 2>&
 cp /tmp/fedras-train/result.json "$OUT/train.json" || status=1
 
 step "whole test suite on this machine"
-(cd tests && timeout 150 python -m pytest -q -p no:cacheprovider -n 8 . 2>&1 | tail -30 > "$OUT/suite.txt"; cat "$OUT/suite.txt")
+(cd tests && timeout 200 python -m pytest -q -p no:cacheprovider $xdist -rf --tb=line . > "$OUT/suite.txt" 2>&1; \
+  grep -E "passed|failed|FAILED|crashed|node down" "$OUT/suite.txt" | tail -40)
 step "compute-sanitizer memcheck over the small CUDA op tests"
 (cd tests && timeout 120 compute-sanitizer --tool memcheck --error-exitcode 9 python -m pytest -q -m cuda -p no:cacheprovider \
   test_apply_actions.py test_bitpack.py test_project.py 2>&1 | tail -15)

@@ -35,8 +35,12 @@ def test_batched_and_loop_engines_agree(data, method, device):
         ra, rb = a.run_round(), b.run_round()
         assert ra["bytes_up"] == rb["bytes_up"] and ra["bytes_down"] == rb["bytes_down"]
         assert abs(ra["hr10"] - rb["hr10"]) <= 0.02 and abs(ra["ndcg10"] - rb["ndcg10"]) <= 0.02
-    torch.testing.assert_close(a.client_table, b.client_table, rtol=1e-4, atol=1e-4)
-    torch.testing.assert_close(a.users, b.users, rtol=1e-4, atol=1e-4)
+    # On CUDA the engines reduce in different orders (batched kernels against one small
+    # launch per client), so a row's quantisation scale can differ in the last bit and
+    # flip one value to the next level: seen on an H200 for quant, 4.8e-4 on 1 of 2,400.
+    tol = 1e-4 if device == "cpu" else 1e-3
+    torch.testing.assert_close(a.client_table, b.client_table, rtol=tol, atol=tol)
+    torch.testing.assert_close(a.users, b.users, rtol=tol, atol=tol)
 
 
 def test_engines_give_the_same_client_deltas(data, device):

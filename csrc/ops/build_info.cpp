@@ -1,6 +1,7 @@
 #include <sstream>
 #include <string>
 
+#include "common/errors.h"
 #include "common/parallel.h"
 #include "cuda/checks.h"
 #include "ops/ops.h"
@@ -39,6 +40,19 @@ py::dict build_info() {
   info["openmp_threads"] = resolve_threads(0);
   info["dlpack"] = true;
   info["links_libtorch"] = false;
+  // Which pybind11 compiled this module, and whose internals it joins at import: a
+  // module with the same ID (torch's, say) shares exception translators and types.
+  info["pybind11"] = cat(PYBIND11_VERSION_MAJOR, ".", PYBIND11_VERSION_MINOR, ".", PYBIND11_VERSION_PATCH);
+  info["pybind11_internals_id"] = PYBIND11_INTERNALS_ID;
+  info["compiler"] = cat(
+#if defined(__clang__)
+      "clang ", __clang_major__, ".", __clang_minor__
+#elif defined(__GNUC__)
+      "gcc ", __GNUC__, ".", __GNUC_MINOR__
+#else
+      "unknown"
+#endif
+  );
   return info;
 }
 
