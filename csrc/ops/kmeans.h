@@ -25,8 +25,8 @@ struct KMeansArgs {
   int num_threads = 0;             // 0: the OpenMP default
   void* workspace = nullptr;       // CUDA only: caller-allocated scratch
   int64_t workspace_bytes = 0;
-  void* stream = nullptr;
-  int device_id = 0;                      // CUDA: the device all tensors live on          // CUDA only: the caller's cudaStream_t
+  void* stream = nullptr;          // CUDA only: the caller's cudaStream_t
+  int device_id = 0;               // CUDA: the device all tensors live on
 };
 
 void segmented_kmeans_cpu(const KMeansArgs& a);
