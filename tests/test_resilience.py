@@ -109,7 +109,10 @@ def strip(result):
 def test_resume_after_kill_is_bit_identical(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     full, killed = tmp_path / "full", tmp_path / "killed"
-    rounds = "8"
+    # Enough rounds that the run is surely still going when the poll below sees round 3
+    # (with 8, five rounds in under one poll interval would have ended the run first):
+    # now 13 rounds, each with an fsynced checkpoint, against a 10 ms poll.
+    rounds = "16"
     subprocess.run([*TRAIN, "--rounds", rounds, "--checkpoint-every", "1", "--out", str(full)], check=True, env=env,
                    cwd=tmp_path, capture_output=True)
     proc = subprocess.Popen([*TRAIN, "--rounds", rounds, "--checkpoint-every", "1", "--out", str(killed)], env=env,
@@ -119,7 +122,7 @@ def test_resume_after_kill_is_bit_identical(tmp_path):
     while time.time() < deadline:
         if ckpt.exists() and checkpoint.load(str(ckpt))["round"] >= 3:
             break
-        time.sleep(0.05)
+        time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     stopped_at = checkpoint.load(str(ckpt))["round"]
