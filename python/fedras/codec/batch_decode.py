@@ -144,6 +144,8 @@ def _joined(walk: _Walk, at: np.ndarray, nbytes: np.ndarray) -> np.ndarray:
 def _in_order(parts: List[Tuple[np.ndarray, np.ndarray]], counts: np.ndarray, dtype) -> np.ndarray:
     """Flat values of all payloads in payload order, from groups ``(members, their values
     joined)``; ``counts``: values per payload."""
+    if len(parts) == 1 and parts[0][0].size == counts.size:
+        return parts[0][1].astype(dtype, copy=False)  # one group of every payload: already in order
     ptr = _offsets(counts)
     out = np.empty(int(ptr[-1]), dtype=dtype)
     for members, values in parts:
