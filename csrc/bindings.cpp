@@ -28,6 +28,8 @@ auto guarded(R (*fn)(A...)) {
       return fn(std::forward<A>(args)...);
     } catch (const py::error_already_set&) {
       throw;
+    } catch (const py::builtin_exception& e) {  // pybind11's own (cast_error, ...): their Python type
+      e.set_error();
     } catch (const std::invalid_argument& e) {
       PyErr_SetString(PyExc_ValueError, e.what());
     } catch (const std::out_of_range& e) {
