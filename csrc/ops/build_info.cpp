@@ -1,4 +1,3 @@
-#include <sstream>
 #include <string>
 
 #include "common/errors.h"
@@ -18,9 +17,13 @@ py::dict build_info() {
   py::list archs;
 #ifdef FEDRAS_WITH_CUDA
   info["cuda_compiled"] = true;
-  std::stringstream ss(FEDRAS_CUDA_ARCHS);
-  for (std::string a; std::getline(ss, a, ',');)
-    if (!a.empty()) archs.append(std::stoi(a));
+  const std::string list = FEDRAS_CUDA_ARCHS;  // "80,90"
+  for (size_t at = 0; at < list.size();) {
+    size_t end = list.find(',', at);
+    if (end == std::string::npos) end = list.size();
+    if (end > at) archs.append(std::stoi(list.substr(at, end - at)));
+    at = end + 1;
+  }
   const int devices = cuda_device_count();
   info["cuda_runtime_version"] = cuda_runtime_version();
   info["cuda_device_count"] = devices;
