@@ -7,6 +7,7 @@ import torch
 
 import fedras_ext as fx
 import fedras_ext.reference as ref
+from conftest import needs_cuda
 from helpers import csr
 
 
@@ -73,6 +74,39 @@ def test_matches_reference_on_random_cases(device, metric, init):
 
 def _cpu(res):
     return fx.KMeansResult(*(t.cpu() for t in res))
+
+
+# Segment layouts that reach both CUDA launch paths: one block per segment, and the
+# grid-wide kernels for a segment of more than one 2048-row chunk when there are few
+# segments (or the segment is over 65,536 rows).
+PATH_LAYOUTS = {
+    "few-with-a-3-chunk-segment": [30, 0, 5000, 7],
+    "one-segment-just-over-a-chunk": [2049],
+    "many-small-and-one-huge": [40] * 70 + [70000],
+}
+
+
+@needs_cuda
+@pytest.mark.cuda
+@pytest.mark.parametrize("layout", list(PATH_LAYOUTS))
+@pytest.mark.parametrize("metric,init", [("l2", "kmeans++"), ("cosine", "kmeans++"), ("l2", "random")])
+def test_cuda_matches_cpu_bit_for_bit(layout, metric, init):
+    """Both CUDA paths keep the CPU's arithmetic and summation order, so every output
+    is the CPU's to the bit, on data with duplicate and zero rows (empty clusters)."""
+    sizes = PATH_LAYOUTS[layout]
+    g = torch.Generator().manual_seed(len(sizes))
+    x = torch.randn(sum(sizes), 8, generator=g)
+    x[::7] = x[1::7][: x[::7].shape[0]]  # duplicates
+    x[::11] = 0.0
+    off = csr(sizes)
+    k = torch.randint(1, 24, (len(sizes),), generator=g)
+    ids = torch.randint(0, 2**40, (len(sizes),), generator=g)
+    kw = dict(seed=3, metric=metric, init=init, iters=12, tol=1e-6)
+    want = fx.segmented_kmeans(x, off, k, segment_ids=ids, **kw)
+    got = _cpu(fx.segmented_kmeans(x.cuda(), off.cuda(), k, segment_ids=ids.cuda(), **kw))
+    for name in fx.KMeansResult._fields:
+        assert torch.equal(getattr(got, name), getattr(want, name)), name
+    assert int(want.n_iter.max()) > 1  # the Lloyd loop ran, not only the init
 
 
 def test_inertia_never_rises_across_iterations(device):

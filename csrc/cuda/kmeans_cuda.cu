@@ -1,10 +1,19 @@
 // CUDA segmented k-means: the algorithm of kmeans_cpu.cpp (SegmentSolver::run), with
 // the same arithmetic, so that results match the CPU bit for bit.
 //
-// Launch: one thread block (kThreads threads) per segment runs the whole algorithm for
-// its segment (normalisation, init, every Lloyd iteration) in one kernel launch; a
-// grid-stride loop over segments. Every loop over rows strides by blockDim, so
-// correctness does not depend on segment size.
+// Two launch paths, with the same arithmetic (so the same results):
+// * Block path: one thread block (kThreads threads) per segment runs the whole algorithm
+//   for its segment (normalisation, init, every Lloyd iteration) in one kernel launch;
+//   a grid-stride loop over segments. Every loop over rows strides by blockDim, so
+//   correctness does not depend on segment size. Right for many small segments.
+// * Grid path (on_grid_path): a segment with more than one chunk of rows, when there
+//   are too few segments to fill the GPU or the segment is huge, runs as a sequence of
+//   grid-wide kernels, one step each. One block would take seconds on it (a server's
+//   downlink clustering of 1M rows took 9.1 s on an H200). Cluster sums come from the
+//   rows sorted by label (CUB's stable radix sort), so each (cluster, dim) sum still
+//   runs in row order, chunk by chunk. Convergence lives in a device-side state
+//   (GridState); its kernels return at once when the segment is done, and the host
+//   reads the flag only every few iterations.
 //
 // Determinism and CPU equality:
 // * The CPU reduces in fixed chunks of kChunkRows (= kBlockRows, 2048) rows: each chunk
@@ -30,6 +39,8 @@
 //   sums   double [total_k * dim]               cluster sums
 //   counts int64  [total_k]                     cluster sizes
 //   cden   double [total_k]                     squared norms of the cosine sums
+//   keys, vals  uint32 [2][n_rows] each, starts int64 [total_k + 1], state GridState,
+//               CUB temp storage: the grid path's sort by label
 //
 // Shared memory: a centroid cache of kSmemFloats floats (32 KiB: centroids then their
 // norms), used by a segment when k * (dim + 1) <= kSmemFloats; larger segments read
@@ -38,11 +49,14 @@
 // Unchecked input stays in bounds: offsets are clamped to [0, n_rows], centroid
 // offsets to [0, total_k], k to min(k, rows); labels read back are only compared,
 // never used as an index; permutation entries are clamped before use.
+#include <cub/cub.cuh>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <climits>
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "common/errors.h"
 #include "common/rng.h"
@@ -52,9 +66,32 @@
 namespace fedras {
 namespace {
 
-constexpr int kThreads = 256;
+// 128 threads and at most 80 registers each: 6 blocks per SM (8 would spill). A block's
+// time goes mostly to serial, latency-bound steps (chunk sums, the k-means++ draw), so
+// more segments in flight per SM beats more threads per segment.
+constexpr int kThreads = 128;
+constexpr int kBlocksPerSm = 6;
+constexpr int kGridThreads = 256;      // grid path kernels
 constexpr int64_t kChunkRows = 2048;   // must equal kBlockRows in kmeans_cpu.cpp
-constexpr int64_t kSmemFloats = 8192;  // centroid cache: 32 KiB of dynamic shared memory
+constexpr int64_t kSmemFloats = 8192;  // centroid cache: at most 32 KiB of dynamic shared memory
+constexpr int64_t kFewSegments = 64;   // fewer segments than this leave most SMs idle
+constexpr int64_t kHugeRows = 65536;   // a segment this large is the block path's whole tail
+constexpr int kDoneCheckEvery = 4;     // grid path: iterations between host reads of `done`
+
+// Which path a segment of n rows (n_segments in the call) takes; host and device agree.
+__host__ __device__ __forceinline__ bool on_grid_path(int64_t n, int64_t n_segments) {
+  return n > kChunkRows && (n_segments < kFewSegments || n > kHugeRows);
+}
+
+// Convergence state of the segment on the grid path (one at a time).
+struct GridState {
+  double inertia;
+  long long pick;
+  int done;
+  int moved;
+  int changed;
+  int iter;
+};
 
 struct Workspace {
   float* xn;
@@ -64,9 +101,29 @@ struct Workspace {
   double* sums;
   long long* counts;
   double* cden;
+  uint32_t* keys[2];
+  uint32_t* vals[2];
+  long long* starts;
+  GridState* state;
+  void* temp;
+  int64_t temp_bytes;
 };
 
-int64_t carve(void* base, int64_t n_rows, int64_t n_segments, int64_t total_k, int64_t dim, Workspace* out) {
+// CUB temp storage to sort n (label, row) pairs on the current device (launches nothing).
+int64_t sort_temp_bytes(int64_t n) {
+  size_t bytes = 0;
+  cub::DoubleBuffer<uint32_t> keys(nullptr, nullptr), vals(nullptr, nullptr);
+  const cudaError_t err =
+      cub::DeviceRadixSort::SortPairs(nullptr, bytes, keys, vals, static_cast<int>(std::min<int64_t>(n, INT_MAX)), 0, 32);
+  if (err != cudaSuccess) {
+    cudaGetLastError();  // leave no error behind; size generously instead
+    return 8 * n + (int64_t(1) << 20);
+  }
+  return static_cast<int64_t>(bytes);
+}
+
+int64_t carve(void* base, int64_t n_rows, int64_t n_segments, int64_t total_k, int64_t dim, int64_t temp_bytes,
+              Workspace* out) {
   cuda::WorkspaceCarver w(base);
   Workspace ws{};
   ws.xn = w.take<float>(n_rows * dim);
@@ -76,6 +133,14 @@ int64_t carve(void* base, int64_t n_rows, int64_t n_segments, int64_t total_k, i
   ws.sums = w.take<double>(total_k * dim);
   ws.counts = w.take<long long>(total_k);
   ws.cden = w.take<double>(total_k);
+  // The grid path's sort only ever holds one segment of more than a chunk of rows.
+  const int64_t sort_rows = n_rows > kChunkRows ? n_rows : 0;
+  for (int i = 0; i < 2; ++i) ws.keys[i] = w.take<uint32_t>(sort_rows);
+  for (int i = 0; i < 2; ++i) ws.vals[i] = w.take<uint32_t>(sort_rows);
+  ws.starts = w.take<long long>(total_k + 1);
+  ws.state = w.take<GridState>(1);
+  ws.temp_bytes = sort_rows > 0 ? temp_bytes : 0;
+  ws.temp = w.take<uint8_t>(ws.temp_bytes);
   if (out != nullptr) *out = ws;
   return w.bytes();
 }
@@ -378,7 +443,7 @@ __device__ __forceinline__ bool update_centroids(const Segment& g) {
   return __syncthreads_or(local_moved) != 0;
 }
 
-__global__ void __launch_bounds__(kThreads, 1)
+__global__ void __launch_bounds__(kThreads, kBlocksPerSm)
     kmeans_kernel(const KMeansArgs a, const Workspace w, int64_t smem_floats) {
   extern __shared__ float smem[];
   __shared__ long long s_pick;
@@ -395,6 +460,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     int64_t k = k1 - k0;
     if (k > n) k = n;
     if (k > INT_MAX) k = INT_MAX;  // labels are int32
+    if (k > 0 && on_grid_path(n, a.n_segments)) continue;  // the host runs it on the grid path
     int32_t* labels = a.assignment + r0;
 
     if (n == 0 || k == 0) {
@@ -468,31 +534,416 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
 }
 
+// ---------------------------------------------------------------- grid path
+// One segment, every step a grid-wide kernel. Each mirrors a block-level step above
+// (same arithmetic, same order); `done` makes the rest of the queued steps no-ops.
+
+struct GridSegment {
+  uint64_t stream;
+  int64_t n, k, d, nb;
+  bool cosine;
+  const float* xs;
+  float* C;
+  int32_t* labels;
+  double* rowbuf;
+  double* bsum;
+  float* cn;
+  double* sums;
+  long long* counts;
+  double* cden;
+  GridState* st;
+};
+
+__device__ __forceinline__ int64_t grid_tid() { return int64_t(blockIdx.x) * blockDim.x + threadIdx.x; }
+__device__ __forceinline__ int64_t grid_stride() { return int64_t(gridDim.x) * blockDim.x; }
+
+__global__ void grid_reset(GridState* st) {
+  st->done = 0;
+  st->moved = 0;
+  st->changed = 0;
+  st->iter = 0;
+  st->inertia = 0.0;
+  st->pick = 0;
+}
+
+__global__ void grid_normalize(const float* x, float* xn, int64_t n, int64_t d) {
+  for (int64_t i = grid_tid(); i < n; i += grid_stride()) cuda::normalize_row_rn(x + i * d, xn + i * d, d);
+}
+
+__global__ void grid_copy(const float* src, float* dst, int64_t count) {
+  for (int64_t p = grid_tid(); p < count; p += grid_stride()) dst[p] = src[p];
+}
+
+// k-means++: the first centre's row.
+__global__ void grid_first_pick(GridSegment g, uint64_t seed) { g.st->pick = uniform_index(seed, g.stream, 0, g.n); }
+
+// Centre t = row st->pick.
+__global__ void grid_copy_centre(GridSegment g, int64_t t) {
+  const int64_t pick = g.st->pick;
+  for (int64_t j = grid_tid(); j < g.d; j += grid_stride()) g.C[t * g.d + j] = g.xs[pick * g.d + j];
+}
+
+// mind = min(mind, dist(x, centre t)) (init_kmeanspp's row loop).
+__global__ void grid_seed(GridSegment g, int64_t t) {
+  const float* c = g.C + t * g.d;
+  for (int64_t i = grid_tid(); i < g.n; i += grid_stride()) {
+    const double dist = seed_distance(g.xs + i * g.d, c, g.d, g.cosine);
+    g.rowbuf[i] = t == 0 ? dist : (dist < g.rowbuf[i] ? dist : g.rowbuf[i]);
+  }
+}
+
+// bsum[b] = sum of rowbuf over chunk b, in row order (chunk_sums).
+__global__ void grid_chunk_sums(GridSegment g) {
+  if (g.st->done) return;
+  for (int64_t b = grid_tid(); b < g.nb; b += grid_stride()) {
+    const int64_t r0 = b * kChunkRows;
+    const int64_t r1 = (g.n - r0) < kChunkRows ? g.n : r0 + kChunkRows;
+    double acc = 0.0;
+    for (int64_t r = r0; r < r1; ++r) acc = __dadd_rn(acc, g.rowbuf[r]);
+    g.bsum[b] = acc;
+  }
+}
+
+// The next k-means++ centre from the weights (init_kmeanspp's thread-0 part); one thread.
+__global__ void grid_pick(GridSegment g, uint64_t seed, int64_t t) {
+  const double* mind = g.rowbuf;
+  double total = 0.0;
+  for (int64_t b = 0; b < g.nb; ++b) total = __dadd_rn(total, g.bsum[b]);
+  int64_t p = 0;
+  if (total > 0.0) {
+    const double target = __dmul_rn(uniform01(seed, g.stream, static_cast<uint64_t>(t + 1)), total);
+    double run = 0.0;
+    for (int64_t b = 0; b < g.nb; ++b) {
+      if (__dadd_rn(run, g.bsum[b]) <= target && b + 1 < g.nb) {
+        run = __dadd_rn(run, g.bsum[b]);
+        continue;
+      }
+      const int64_t r0 = b * kChunkRows;
+      const int64_t r1 = (g.n - r0) < kChunkRows ? g.n : r0 + kChunkRows;
+      double within = 0.0;
+      p = r1 - 1;
+      for (int64_t r = r0; r < r1; ++r) {
+        within = __dadd_rn(within, mind[r]);
+        if (__dadd_rn(run, within) > target) {
+          p = r;
+          break;
+        }
+      }
+      break;
+    }
+    while (p > 0 && mind[p] == 0.0) --p;
+  } else {
+    p = uniform_index(seed, g.stream, static_cast<uint64_t>(t + 1), g.n);
+  }
+  g.st->pick = p;
+}
+
+// Random init (init_random): identity permutation, k Fisher-Yates draws, copy.
+__global__ void grid_iota(GridSegment g) {
+  long long* perm = reinterpret_cast<long long*>(g.rowbuf);
+  for (int64_t i = grid_tid(); i < g.n; i += grid_stride()) perm[i] = i;
+}
+
+__global__ void grid_shuffle(GridSegment g, uint64_t seed) {
+  long long* perm = reinterpret_cast<long long*>(g.rowbuf);
+  for (int64_t t = 0; t < g.k; ++t) {
+    const int64_t j = t + uniform_index(seed, g.stream, static_cast<uint64_t>(t), g.n - t);
+    const long long tmp = perm[t];
+    perm[t] = perm[j];
+    perm[j] = tmp;
+  }
+}
+
+__global__ void grid_copy_perm(GridSegment g) {
+  const long long* perm = reinterpret_cast<const long long*>(g.rowbuf);
+  for (int64_t p = grid_tid(); p < g.k * g.d; p += grid_stride()) {
+    const int64_t c = p / g.d, j = p - c * g.d;
+    g.C[p] = g.xs[perm[c] * g.d + j];
+  }
+}
+
+// Centroid norms for the next pass; also the end of an update that moved nothing.
+__global__ void grid_norms(GridSegment g, bool after_update) {
+  if (g.st->done) return;
+  if (after_update && !g.st->moved) return;  // grid_check_moved ends the segment
+  for (int64_t c = grid_tid(); c < g.k; c += grid_stride()) {
+    float norm = 0.0f;
+    if (!g.cosine) {
+      for (int64_t j = 0; j < g.d; ++j) {
+        const float v = g.C[c * g.d + j];
+        norm = __fadd_rn(norm, __fmul_rn(v, v));
+      }
+    }
+    g.cn[c] = norm;
+  }
+}
+
+__global__ void grid_check_moved(GridState* st) {
+  if (!st->done && !st->moved) st->done = 1;  // already a fixed point
+}
+
+// Assign every row (lloyd_pass's row loop).
+__global__ void grid_assign(GridSegment g, bool track_changes) {
+  if (g.st->done) return;
+  int local_changed = 0;
+  for (int64_t i = grid_tid(); i < g.n; i += grid_stride()) {
+    const float* x = g.xs + i * g.d;
+    const int64_t b = best_centroid(x, g.C, g.cn, g.k, g.d);
+    g.rowbuf[i] = assigned_distance(x, g.C + b * g.d, g.d, g.cosine);
+    if (track_changes && g.labels[i] != b) local_changed = 1;
+    g.labels[i] = static_cast<int32_t>(b);
+  }
+  if (local_changed) atomicOr(&g.st->changed, 1);  // integer flag: order-free
+}
+
+// The pass's inertia and the stopping rules of the Lloyd loop; one thread.
+__global__ void grid_end_pass(GridSegment g, int64_t it, double tol) {
+  GridState* st = g.st;
+  if (st->done) return;
+  double total = 0.0;
+  for (int64_t b = 0; b < g.nb; ++b) total = __dadd_rn(total, g.bsum[b]);
+  const double previous = st->inertia;
+  st->inertia = total;
+  if (it == 0) return;  // the first pass, before any update
+  st->iter = static_cast<int>(it);
+  if (!st->changed) st->done = 1;
+  else if (tol > 0.0 && __dsub_rn(previous, total) <= __dmul_rn(tol, previous)) st->done = 1;
+  st->moved = 0;  // flags for the next iteration
+  st->changed = 0;
+}
+
+// Sort input: (label, row) pairs of the segment.
+__global__ void grid_sort_input(GridSegment g, uint32_t* keys, uint32_t* vals) {
+  if (g.st->done) return;
+  for (int64_t i = grid_tid(); i < g.n; i += grid_stride()) {
+    keys[i] = static_cast<uint32_t>(g.labels[i]);
+    vals[i] = static_cast<uint32_t>(i);
+  }
+}
+
+// starts[c] = first position of label c among the sorted keys (starts[k] = n).
+__global__ void grid_starts(GridSegment g, const uint32_t* keys, long long* starts) {
+  if (g.st->done) return;
+  for (int64_t c = grid_tid(); c <= g.k; c += grid_stride()) {
+    int64_t lo = 0, hi = g.n;
+    while (lo < hi) {
+      const int64_t mid = lo + (hi - lo) / 2;
+      if (keys[mid] < static_cast<uint32_t>(c)) lo = mid + 1;
+      else hi = mid;
+    }
+    starts[c] = lo;
+  }
+}
+
+// Cluster sums, thread (c, j): the members of c in row order (a stable sort keeps it),
+// summed chunk by chunk and the chunk sums in chunk order, as update_centroids does.
+// An empty chunk adds +0.0 there, which changes nothing (a sum that starts at +0.0
+// is never -0.0), so skipping it here gives the same bits.
+__global__ void grid_sums(GridSegment g, const uint32_t* rows, const long long* starts) {
+  if (g.st->done) return;
+  for (int64_t p = grid_tid(); p < g.k * g.d; p += grid_stride()) {
+    const int64_t c = p / g.d, j = p - c * g.d;
+    double total = 0.0, acc = 0.0;
+    int64_t chunk = -1;
+    for (long long q = starts[c]; q < starts[c + 1]; ++q) {
+      const int64_t r = rows[q];
+      const int64_t b = r / kChunkRows;
+      if (b != chunk) {
+        if (chunk >= 0) total = __dadd_rn(total, acc);
+        acc = 0.0;
+        chunk = b;
+      }
+      acc = __dadd_rn(acc, static_cast<double>(g.xs[r * g.d + j]));
+    }
+    if (chunk >= 0) total = __dadd_rn(total, acc);
+    g.sums[p] = total;
+    if (j == 0) g.counts[c] = starts[c + 1] - starts[c];
+  }
+}
+
+__global__ void grid_cden(GridSegment g) {
+  if (g.st->done) return;
+  for (int64_t c = grid_tid(); c < g.k; c += grid_stride()) {
+    double norm2 = 0.0;
+    for (int64_t j = 0; j < g.d; ++j) {
+      const double v = g.sums[c * g.d + j];
+      norm2 = __dadd_rn(norm2, __dmul_rn(v, v));
+    }
+    g.cden[c] = norm2;
+  }
+}
+
+// New centroids (update_centroids' last loop); st->moved: some value changed.
+__global__ void grid_apply_update(GridSegment g) {
+  if (g.st->done) return;
+  int local_moved = 0;
+  for (int64_t p = grid_tid(); p < g.k * g.d; p += grid_stride()) {
+    const int64_t c = p / g.d;
+    const long long count = g.counts[c];
+    if (count == 0) continue;
+    double denom = static_cast<double>(count);
+    if (g.cosine) {
+      const double norm2 = g.cden[c];
+      if (!(norm2 > 0.0)) continue;
+      denom = __dsqrt_rn(norm2);
+    }
+    const float v = __double2float_rn(__ddiv_rn(g.sums[p], denom));
+    if (v != g.C[p]) local_moved = 1;
+    g.C[p] = v;
+  }
+  if (local_moved) atomicOr(&g.st->moved, 1);
+}
+
+__global__ void grid_write_result(GridSegment g, double* inertia, int32_t* n_iter) {
+  *inertia = g.st->inertia;
+  *n_iter = g.st->iter;
+}
+
+int key_bits(int64_t k) {
+  int bits = 1;
+  while (bits < 32 && (int64_t(1) << bits) < k) ++bits;
+  return bits;
+}
+
+unsigned grid_blocks(int64_t work) { return cuda::grid_for(work, kGridThreads, 4096); }
+
+// The whole algorithm for segment s (rows [r0, r0 + n), centroids [k0, k0 + k)).
+void run_grid_segment(const KMeansArgs& a, const Workspace& w, int64_t s, int64_t r0, int64_t n, int64_t k0,
+                      int64_t k, uint64_t random_stream, cudaStream_t stream) {
+  if (n > INT_MAX) value_error("segmented_kmeans: a segment of ", n, " rows is over the CUDA limit of ", INT_MAX);
+  const int64_t d = a.dim;
+  GridSegment g{};
+  g.stream = random_stream;
+  g.n = n;
+  g.k = k;
+  g.d = d;
+  g.nb = (n + kChunkRows - 1) / kChunkRows;
+  g.cosine = a.cosine;
+  g.C = a.centroids + k0 * d;
+  g.labels = a.assignment + r0;
+  g.rowbuf = w.rowbuf + r0;
+  g.bsum = w.bsum + (r0 / kChunkRows + s);
+  g.cn = w.cn + k0;
+  g.sums = w.sums + k0 * d;
+  g.counts = w.counts + k0;
+  g.cden = w.cden + k0;
+  g.st = w.state;
+  if (a.cosine) {
+    grid_normalize<<<grid_blocks(n), kGridThreads, 0, stream>>>(a.x + r0 * d, w.xn + r0 * d, n, d);
+    g.xs = w.xn + r0 * d;
+  } else {
+    g.xs = a.x + r0 * d;
+  }
+  grid_reset<<<1, 1, 0, stream>>>(g.st);
+
+  if (k == n) {
+    grid_copy<<<grid_blocks(n * d), kGridThreads, 0, stream>>>(g.xs, g.C, n * d);
+  } else if (a.kmeanspp) {
+    grid_first_pick<<<1, 1, 0, stream>>>(g, a.seed);
+    for (int64_t t = 0;; ++t) {
+      grid_copy_centre<<<1, 64, 0, stream>>>(g, t);
+      if (t + 1 == k) break;
+      grid_seed<<<grid_blocks(n), kGridThreads, 0, stream>>>(g, t);
+      grid_chunk_sums<<<grid_blocks(g.nb), kGridThreads, 0, stream>>>(g);
+      grid_pick<<<1, 1, 0, stream>>>(g, a.seed, t);
+    }
+  } else {
+    grid_iota<<<grid_blocks(n), kGridThreads, 0, stream>>>(g);
+    grid_shuffle<<<1, 1, 0, stream>>>(g, a.seed);
+    grid_copy_perm<<<grid_blocks(k * d), kGridThreads, 0, stream>>>(g);
+  }
+
+  const auto pass = [&](int64_t it, bool after_update) {
+    grid_norms<<<grid_blocks(k), kGridThreads, 0, stream>>>(g, after_update);
+    if (after_update) grid_check_moved<<<1, 1, 0, stream>>>(g.st);
+    grid_assign<<<grid_blocks(n), kGridThreads, 0, stream>>>(g, it > 0);
+    grid_chunk_sums<<<grid_blocks(g.nb), kGridThreads, 0, stream>>>(g);
+    grid_end_pass<<<1, 1, 0, stream>>>(g, it, a.tol);
+  };
+  pass(0, false);
+  const int bits = key_bits(k);
+  for (int64_t it = 1; it <= a.iters; ++it) {
+    grid_sort_input<<<grid_blocks(n), kGridThreads, 0, stream>>>(g, w.keys[0], w.vals[0]);
+    cub::DoubleBuffer<uint32_t> keys(w.keys[0], w.keys[1]), vals(w.vals[0], w.vals[1]);
+    size_t temp_bytes = static_cast<size_t>(w.temp_bytes);
+    FEDRAS_CUDA_CHECK(
+        cub::DeviceRadixSort::SortPairs(w.temp, temp_bytes, keys, vals, static_cast<int>(n), 0, bits, stream));
+    grid_starts<<<grid_blocks(k + 1), kGridThreads, 0, stream>>>(g, keys.Current(), w.starts);
+    grid_sums<<<grid_blocks(k * d), kGridThreads, 0, stream>>>(g, vals.Current(), w.starts);
+    if (a.cosine) grid_cden<<<grid_blocks(k), kGridThreads, 0, stream>>>(g);
+    grid_apply_update<<<grid_blocks(k * d), kGridThreads, 0, stream>>>(g);
+    pass(it, true);
+    FEDRAS_CUDA_CHECK_LAUNCH();
+    if (it % kDoneCheckEvery == 0 && it < a.iters) {  // stop queueing work for a finished segment
+      int done = 0;
+      FEDRAS_CUDA_CHECK(cudaMemcpyAsync(&done, &g.st->done, sizeof(int), cudaMemcpyDeviceToHost, stream));
+      FEDRAS_CUDA_CHECK(cudaStreamSynchronize(stream));
+      if (done) break;
+    }
+  }
+  grid_write_result<<<1, 1, 0, stream>>>(g, a.inertia + s, a.n_iter + s);
+  FEDRAS_CUDA_CHECK_LAUNCH();
+}
+
 }  // namespace
 
 int64_t segmented_kmeans_cuda_workspace_bytes(int64_t n_rows, int64_t n_segments, int64_t total_k, int64_t dim) {
-  return carve(nullptr, n_rows, n_segments, total_k, dim, nullptr);
+  return carve(nullptr, n_rows, n_segments, total_k, dim, n_rows > kChunkRows ? sort_temp_bytes(n_rows) : 0, nullptr);
 }
 
 void segmented_kmeans_cuda(const KMeansArgs& a) {
   if (a.n_segments <= 0) return;
   if (a.dim < 1) value_error("segmented_kmeans: dim must be >= 1, got ", a.dim);
-  const int64_t need = segmented_kmeans_cuda_workspace_bytes(a.n_rows, a.n_segments, a.total_k, a.dim);
+  const int64_t S = a.n_segments, N = a.n_rows, TK = a.total_k, d = a.dim;
+  cuda::DeviceGuard guard(a.device_id);
+  const int64_t temp_bytes = N > kChunkRows ? sort_temp_bytes(N) : 0;
+  const int64_t need = carve(nullptr, N, S, TK, d, temp_bytes, nullptr);
   if (a.workspace == nullptr || a.workspace_bytes < need)
     value_error("segmented_kmeans: the CUDA workspace must hold at least ", need, " bytes, got ",
                 a.workspace == nullptr ? 0 : a.workspace_bytes);
   cuda::require_aligned(a.workspace, "the CUDA workspace");
-  cuda::DeviceGuard guard(a.device_id);
   const cudaStream_t stream = cuda::as_stream(a.stream);
   Workspace w{};
-  carve(a.workspace, a.n_rows, a.n_segments, a.total_k, a.dim, &w);
-  // Shared memory only as large as the biggest possible centroid set needs.
-  int64_t smem_floats = a.total_k * (a.dim + 1);
-  if (smem_floats > kSmemFloats) smem_floats = kSmemFloats;
-  const int64_t max_grid = INT_MAX;
-  const unsigned grid = static_cast<unsigned>(a.n_segments < max_grid ? a.n_segments : max_grid);
-  kmeans_kernel<<<grid, kThreads, static_cast<size_t>(smem_floats) * sizeof(float), stream>>>(a, w, smem_floats);
-  FEDRAS_CUDA_CHECK_LAUNCH();
+  carve(a.workspace, N, S, TK, d, temp_bytes, &w);
+
+  // The segment layout on the host picks each segment's path and sizes the block
+  // path's centroid cache. Clamped exactly as the kernel clamps it.
+  std::vector<int64_t> off(static_cast<size_t>(S + 1)), koff(static_cast<size_t>(S + 1));
+  FEDRAS_CUDA_CHECK(cudaMemcpyAsync(off.data(), a.offsets, (S + 1) * sizeof(int64_t), cudaMemcpyDeviceToHost, stream));
+  FEDRAS_CUDA_CHECK(cudaMemcpyAsync(koff.data(), a.k_offsets, (S + 1) * sizeof(int64_t), cudaMemcpyDeviceToHost, stream));
+  FEDRAS_CUDA_CHECK(cudaStreamSynchronize(stream));
+  struct Big {
+    int64_t s, r0, n, k0, k;
+  };
+  std::vector<Big> big;
+  int64_t max_block_k = 0;
+  for (int64_t s = 0; s < S; ++s) {
+    const int64_t r0 = std::clamp<int64_t>(off[s], 0, N);
+    const int64_t r1 = std::clamp<int64_t>(off[s + 1], r0, N);
+    const int64_t k0 = std::clamp<int64_t>(koff[s], 0, TK);
+    const int64_t k1 = std::clamp<int64_t>(koff[s + 1], k0, TK);
+    const int64_t n = r1 - r0;
+    const int64_t k = std::min<int64_t>({k1 - k0, n, INT_MAX});
+    if (k > 0 && on_grid_path(n, S)) big.push_back({s, r0, n, k0, k});
+    else max_block_k = std::max(max_block_k, k);
+  }
+  if (static_cast<int64_t>(big.size()) < S) {
+    const int64_t smem_floats = std::min(max_block_k * (d + 1), kSmemFloats);
+    const unsigned grid = static_cast<unsigned>(std::min<int64_t>(S, INT_MAX));
+    kmeans_kernel<<<grid, kThreads, static_cast<size_t>(smem_floats) * sizeof(float), stream>>>(a, w, smem_floats);
+    FEDRAS_CUDA_CHECK_LAUNCH();
+  }
+  if (big.empty()) return;
+  std::vector<int64_t> ids;
+  if (a.segment_ids != nullptr) {
+    ids.resize(static_cast<size_t>(S));
+    FEDRAS_CUDA_CHECK(cudaMemcpyAsync(ids.data(), a.segment_ids, S * sizeof(int64_t), cudaMemcpyDeviceToHost, stream));
+    FEDRAS_CUDA_CHECK(cudaStreamSynchronize(stream));
+  }
+  for (const Big& b : big) {
+    const uint64_t random_stream = ids.empty() ? static_cast<uint64_t>(b.s) : static_cast<uint64_t>(ids[b.s]);
+    run_grid_segment(a, w, b.s, b.r0, b.n, b.k0, b.k, random_stream, stream);
+  }
 }
 
 }  // namespace fedras
