@@ -7,6 +7,8 @@ Ops (each also registered as a ``torch.library.custom_op`` under ``torch.ops.fed
 - :func:`apply_actions` - in-place scatter of per-client actions into an item table.
 - :func:`pack_indices` / :func:`unpack_indices` - 1..16-bit index packing.
 - :func:`mf_train` - the MF local training of a whole round, fused per client (CPU).
+- :func:`copy_segments` / :func:`crc32_segments` - many byte ranges copied or
+  checksummed at once, for the payload codec (CPU).
 
 Pure-PyTorch references with the same signatures live in :mod:`fedras_ext.reference`.
 """
@@ -16,6 +18,7 @@ from typing import Any, Dict
 
 from ._native import _C
 from .bitpack import bits_for, pack_indices, packed_nbytes, unpack_indices
+from .byte_segments import copy_segments, crc32_segments
 from .kmeans import KMeansResult, segmented_kmeans
 from .mf_train import mf_train
 from .project import project_directions
@@ -39,6 +42,8 @@ __all__ = [
     "apply_actions",
     "bits_for",
     "build_info",
+    "copy_segments",
+    "crc32_segments",
     "mf_train",
     "pack_indices",
     "packed_nbytes",

@@ -11,6 +11,7 @@ different paths, which is why tests compare objectives, not labels.
 """
 from __future__ import annotations
 
+import zlib
 from typing import Any, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -449,3 +450,36 @@ def mf_train(
             u_c -= user_lr * per_sample * grad_u
             out[c] = total * per_sample
     return out
+
+
+# --------------------------------------------------------------------------- byte segments
+
+
+def _segments(n_bytes: int, start: Any, length: Any, what: str):
+    start, length = np.asarray(start, dtype=np.int64), np.asarray(length, dtype=np.int64)
+    if start.ndim != 1 or start.shape != length.shape:
+        raise ValueError(f"start and length must be 1-D of one length, got {start.shape} and {length.shape}")
+    for s, (a, n) in enumerate(zip(start.tolist(), length.tolist())):
+        if a < 0 or n < 0 or a + n > n_bytes:
+            raise IndexError(f"segment {s} ({a}, length {n}) is not inside {what} of {n_bytes} bytes")
+    return zip(start.tolist(), length.tolist())
+
+
+def copy_segments(src: Any, src_start: Any, length: Any, dst: Any, dst_start: Any) -> None:
+    """Reference of :func:`fedras_ext.copy_segments` (one slice assignment per segment)."""
+    src, dst = np.asarray(src), np.asarray(dst)
+    if src.dtype != np.uint8 or dst.dtype != np.uint8 or src.ndim != 1 or dst.ndim != 1:
+        raise ValueError("src and dst must be 1-D uint8")
+    pieces = list(_segments(src.size, src_start, length, "src"))
+    list(_segments(dst.size, dst_start, length, "dst"))
+    for (a, n), b in zip(pieces, np.asarray(dst_start, dtype=np.int64).tolist()):
+        dst[b: b + n] = src[a: a + n]
+
+
+def crc32_segments(data: Any, start: Any, length: Any) -> np.ndarray:
+    """Reference of :func:`fedras_ext.crc32_segments` (``zlib.crc32`` per segment)."""
+    data = np.asarray(data)
+    if data.dtype != np.uint8 or data.ndim != 1:
+        raise ValueError("data must be 1-D uint8")
+    view = memoryview(data)
+    return np.array([zlib.crc32(view[a: a + n]) for a, n in _segments(data.size, start, length, "data")], dtype=np.int64)

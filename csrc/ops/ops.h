@@ -35,6 +35,10 @@ void py_mf_train(py::handle w, py::handle u, py::handle row_ptr, py::handle pos_
                  py::handle neg_row, py::handle loss_out, double lr, double user_lr, const std::string& loss,
                  bool check, int num_threads);
 
+void py_copy_segments(py::handle src, py::handle src_start, py::handle length, py::handle dst, py::handle dst_start,
+                      int num_threads);
+void py_crc32_segments(py::handle data, py::handle start, py::handle length, py::handle out, int num_threads);
+
 py::dict build_info();
 
 }  // namespace fedras
