@@ -1,7 +1,7 @@
 """The codec on a real round's uplinks: per payload (encode / decode, the reference)
 against the batch path (encode_uplinks / decode_uplinks), interleaved in one process.
 
-    python benchmarks/codec.py [--dataset ml-100k] [--repeat 7]
+    python benchmarks/codec.py [--shape ml100k|ml1m-synth|scale] [--repeat 7] [--batch-only]
 
 Prints the median time of each, in total and per payload. The batch encode includes
 building the columns from the compressed batch; the batch decode includes every check
@@ -26,9 +26,11 @@ from fedras.protocol.payloads import decode_uplinks, encode_uplinks, uplink_temp
 from fedras.rounds import plan_round
 
 
-def round_uplinks(dataset: str):
+def round_uplinks(shape: str):
     """A trained round's compressed uplinks: (compressor, batch, updates, n_items)."""
-    sim = Simulation(Config(dataset=dataset, progress=False))
+    from round import SHAPES  # benchmarks/round.py: the shapes of the round benchmark
+
+    sim = Simulation(Config(**SHAPES[shape], progress=False))
     clients = sim.select(1)
     plan = plan_round(sim.train_ptr, sim.train_items, clients, sim.sampler, epochs=sim.cfg.local_epochs,
                       n_neg=sim.cfg.negatives, n_items=sim.n_items, generator=rng.generator(0, 1, "negatives"))
@@ -41,10 +43,11 @@ def round_uplinks(dataset: str):
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--dataset", default="ml-100k")
+    p.add_argument("--shape", default="ml100k", help="a shape of benchmarks/round.py")
     p.add_argument("--repeat", type=int, default=7)
+    p.add_argument("--batch-only", action="store_true", help="skip the per-payload reference codec")
     args = p.parse_args()
-    comp, batch, upd, n_items, dim = round_uplinks(args.dataset)
+    comp, batch, upd, n_items, dim = round_uplinks(args.shape)
     ids, rows, ptr = upd.ids.tolist(), upd.rows.numpy(), upd.ptr.numpy()
     n_samples = np.zeros(len(ids), np.int64)
 
@@ -66,11 +69,13 @@ def main() -> None:
 
     times = {}
     for _ in range(args.repeat):
-        for f in (per_payload_encode, batch_encode, per_payload_decode, batch_decode):
+        funcs = (batch_encode, batch_decode) if args.batch_only else \
+            (per_payload_encode, batch_encode, per_payload_decode, batch_decode)
+        for f in funcs:
             t = time.perf_counter()
             f()
             times.setdefault(f.__name__, []).append(time.perf_counter() - t)
-    print(f"{args.dataset}: {len(wires)} uplinks, {sum(map(len, wires)) / 1e6:.2f} MB, median of {args.repeat}")
+    print(f"{args.shape}: {len(wires)} uplinks, {sum(map(len, wires)) / 1e6:.2f} MB, median of {args.repeat}")
     for name, ts in times.items():
         med = statistics.median(ts)
         print(f"  {name:<20} {med * 1e3:8.1f} ms  {med / len(wires) * 1e6:7.1f} us/payload")

@@ -109,6 +109,36 @@ def test_cuda_matches_cpu_bit_for_bit(layout, metric, init):
     assert int(want.n_iter.max()) > 1  # the Lloyd loop ran, not only the init
 
 
+# The layouts above all run into the iteration cap on the grid path. These stop early
+# there (CPU n_iter of the 5000-row segment in brackets): no label change [44..58], the
+# tol rule [5..6: iterations up to the host's every-4 check are queued and must be
+# no-ops], and k == n with duplicate rows (l2: the first update moves nothing [0]).
+@needs_cuda
+@pytest.mark.cuda
+@pytest.mark.parametrize("init", ["kmeans++", "random"])
+@pytest.mark.parametrize("metric", ["l2", "cosine"])
+@pytest.mark.parametrize(
+    "sizes,k,iters,tol",
+    [([30, 0, 5000, 7], [5, 1, 4, 3], 200, 0.0), ([30, 0, 5000, 7], [5, 1, 4, 3], 200, 1e-3),
+     ([2500, 3], [2500, 3], 5, 0.0)],
+    ids=["no-change", "tol", "k-equals-n"],
+)
+def test_cuda_grid_path_stopping_rules_match_cpu(sizes, k, iters, tol, metric, init):
+    g = torch.Generator().manual_seed(len(sizes))
+    x = torch.randn(sum(sizes), 8, generator=g)
+    x[::7] = x[1::7][: x[::7].shape[0]]  # duplicates
+    x[::11] = 0.0
+    off = csr(sizes)
+    ids = torch.randint(0, 2**40, (len(sizes),), generator=g)
+    kw = dict(seed=3, metric=metric, init=init, iters=iters, tol=tol)
+    want = fx.segmented_kmeans(x, off, k, segment_ids=ids, **kw)
+    got = _cpu(fx.segmented_kmeans(x.cuda(), off.cuda(), k, segment_ids=ids.cuda(), **kw))
+    for name in fx.KMeansResult._fields:
+        assert torch.equal(getattr(got, name), getattr(want, name)), name
+    big = max(range(len(sizes)), key=sizes.__getitem__)  # the grid-path segment
+    assert int(want.n_iter[big]) < iters  # stopped before the cap
+
+
 def test_inertia_never_rises_across_iterations(device):
     x, off, k = random_case(3, max_rows=200, dims=(16,))
     previous = None

@@ -927,6 +927,14 @@ void segmented_kmeans_cuda(const KMeansArgs& a) {
     if (k > 0 && on_grid_path(n, S)) big.push_back({s, r0, n, k0, k});
     else max_block_k = std::max(max_block_k, k);
   }
+  // The grid segments' random streams, read before the block kernel is queued (a read
+  // after it would wait for it).
+  std::vector<int64_t> ids;
+  if (!big.empty() && a.segment_ids != nullptr) {
+    ids.resize(static_cast<size_t>(S));
+    FEDRAS_CUDA_CHECK(cudaMemcpyAsync(ids.data(), a.segment_ids, S * sizeof(int64_t), cudaMemcpyDeviceToHost, stream));
+    FEDRAS_CUDA_CHECK(cudaStreamSynchronize(stream));
+  }
   if (static_cast<int64_t>(big.size()) < S) {
     const int64_t smem_floats = std::min(max_block_k * (d + 1), kSmemFloats);
     const unsigned grid = static_cast<unsigned>(std::min<int64_t>(S, INT_MAX));
@@ -934,12 +942,6 @@ void segmented_kmeans_cuda(const KMeansArgs& a) {
     FEDRAS_CUDA_CHECK_LAUNCH();
   }
   if (big.empty()) return;
-  std::vector<int64_t> ids;
-  if (a.segment_ids != nullptr) {
-    ids.resize(static_cast<size_t>(S));
-    FEDRAS_CUDA_CHECK(cudaMemcpyAsync(ids.data(), a.segment_ids, S * sizeof(int64_t), cudaMemcpyDeviceToHost, stream));
-    FEDRAS_CUDA_CHECK(cudaStreamSynchronize(stream));
-  }
   for (const Big& b : big) {
     const uint64_t random_stream = ids.empty() ? static_cast<uint64_t>(b.s) : static_cast<uint64_t>(ids[b.s]);
     run_grid_segment(a, w, b.s, b.r0, b.n, b.k0, b.k, random_stream, stream);
