@@ -84,4 +84,11 @@ PYBIND11_MODULE(_C, m) {
         "dst_start"_a, "num_threads"_a, "Copy byte ranges of src into dst (CPU only).");
   m.def("crc32_segments", guarded(&fedras::py_crc32_segments), "data"_a, "start"_a, "length"_a, "out"_a,
         "num_threads"_a, "zlib CRC-32 of byte ranges (CPU only).");
+  m.def("varint_gap_bytes", guarded(&fedras::py_varint_gap_bytes), "ids"_a, "start"_a, "count"_a, "out"_a,
+        "num_threads"_a, "Bytes of each id segment's delta-varint stream (CPU only).");
+  m.def("encode_varint_gaps", guarded(&fedras::py_encode_varint_gaps), "ids"_a, "start"_a, "count"_a, "out"_a,
+        "out_start"_a, "num_threads"_a, "Delta-varint streams of id segments (CPU only).");
+  m.def("decode_varint_gaps", guarded(&fedras::py_decode_varint_gaps), "stream"_a, "start"_a, "nbytes"_a, "count"_a,
+        "universe"_a, "ids"_a, "ids_start"_a, "ok"_a, "num_threads"_a,
+        "Checked decode of delta-varint id segments (CPU only).");
 }

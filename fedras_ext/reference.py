@@ -483,3 +483,76 @@ def crc32_segments(data: Any, start: Any, length: Any) -> np.ndarray:
         raise ValueError("data must be 1-D uint8")
     view = memoryview(data)
     return np.array([zlib.crc32(view[a: a + n]) for a, n in _segments(data.size, start, length, "data")], dtype=np.int64)
+
+
+# --------------------------------------------------------------------------- delta-varint id sets
+
+
+def _varint(v: int) -> bytes:
+    out = bytearray()
+    while v >= 0x80:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
+
+
+def _gap_streams(ids: Any, start: Any, count: Any):
+    ids = np.asarray(ids, dtype=np.int64)
+    for s, (a, n) in enumerate(_segments(ids.size, start, count, "ids")):
+        seg = ids[a: a + n].tolist()
+        if any(v < 0 for v in seg[:1]) or any(b <= p for p, b in zip(seg, seg[1:])):
+            raise ValueError(f"the ids of segment {s} must be sorted, unique and non-negative")
+        yield b"".join(_varint(v - (seg[j - 1] if j else 0)) for j, v in enumerate(seg))
+
+
+def varint_gap_bytes(ids: Any, start: Any, count: Any) -> np.ndarray:
+    """Reference of :func:`fedras_ext.varint_gap_bytes` (one Python varint at a time)."""
+    return np.array([len(b) for b in _gap_streams(ids, start, count)], dtype=np.int64)
+
+
+def encode_varint_gaps(ids: Any, start: Any, count: Any, out: Any, out_start: Any) -> None:
+    """Reference of :func:`fedras_ext.encode_varint_gaps`."""
+    streams = list(_gap_streams(ids, start, count))
+    lengths = np.array([len(b) for b in streams], dtype=np.int64)
+    list(_segments(len(out), out_start, lengths, "out"))
+    for b, at in zip(streams, np.asarray(out_start, dtype=np.int64).tolist()):
+        out[at: at + len(b)] = np.frombuffer(b, dtype=np.uint8)
+
+
+def _decode_one(body: bytes, count: int, universe: int) -> Optional[list]:
+    ids, at, previous = [], 0, None
+    while at < len(body):
+        value, shift, length = 0, 0, 0
+        while True:
+            if at == len(body) or length == 10:
+                return None  # ends inside a value, or longer than 10 bytes
+            b = body[at]
+            at += 1
+            value |= (b & 0x7F) << shift
+            shift += 7
+            length += 1
+            if b < 0x80:
+                break
+        if (length > 1 and b == 0) or value >= 2**64:  # not the shortest form, or over 64 bits
+            return None
+        if value >= universe or (previous is not None and value == 0):
+            return None
+        previous = value if previous is None else previous + value
+        if previous >= universe:
+            return None
+        ids.append(previous)
+    return ids if len(ids) == count else None
+
+
+def decode_varint_gaps(stream: Any, start: Any, nbytes: Any, count: Any, universe: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Reference of :func:`fedras_ext.decode_varint_gaps` (a byte at a time); the ids of
+    a segment that is not ok are zeros."""
+    stream = np.asarray(stream, dtype=np.uint8).tobytes()
+    count = np.asarray(count, dtype=np.int64)
+    ids, ok = [], []
+    for (a, n), c in zip(_segments(len(stream), start, nbytes, "stream"), count.tolist()):
+        got = _decode_one(stream[a: a + n], c, universe)
+        ok.append(got is not None)
+        ids += got if got is not None else [0] * c
+    return np.array(ids, dtype=np.int64), np.array(ok, dtype=bool)

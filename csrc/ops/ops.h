@@ -38,6 +38,11 @@ void py_mf_train(py::handle w, py::handle u, py::handle row_ptr, py::handle pos_
 void py_copy_segments(py::handle src, py::handle src_start, py::handle length, py::handle dst, py::handle dst_start,
                       int num_threads);
 void py_crc32_segments(py::handle data, py::handle start, py::handle length, py::handle out, int num_threads);
+void py_varint_gap_bytes(py::handle ids, py::handle start, py::handle count, py::handle out, int num_threads);
+void py_encode_varint_gaps(py::handle ids, py::handle start, py::handle count, py::handle out, py::handle out_start,
+                           int num_threads);
+void py_decode_varint_gaps(py::handle stream, py::handle start, py::handle nbytes, py::handle count, int64_t universe,
+                           py::handle ids, py::handle ids_start, py::handle ok, int num_threads);
 
 py::dict build_info();
 

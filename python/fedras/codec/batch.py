@@ -18,14 +18,13 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Type, Union
 
 import numpy as np
 
-from fedras_ext import copy_segments, crc32_segments
+from fedras_ext import copy_segments, crc32_segments, encode_varint_gaps, varint_gap_bytes
 
 from .bitpack import offsets as _offsets
 from .bitpack import pack_segments
 from .fields import MAX_NDIM, U32_MAX, Field, Packed, _ArrayField, check_u32, coerce_array
 from .message import _PREAMBLE, _U32, FORMAT_VERSION, MAGIC, _ascii_name
-from .rowset import BITMAP, DELTA_VARINT, RowSet, bitmap_nbytes, set_gaps
-from .varint import encode_uvarints, uvarint_lengths
+from .rowset import BITMAP, DELTA_VARINT, RowSet, bitmap_nbytes
 
 # Where bodies are: (flat uint8 buffer, which messages int64 [m], where each body starts in it).
 Pieces = List[Tuple[np.ndarray, np.ndarray, np.ndarray]]
@@ -193,19 +192,16 @@ class RowSetColumn(Column):
         bitmap_len = bitmap_nbytes(self.universe)
         # Varints take a byte per id at least, so only messages of fewer ids than the
         # bitmap's bytes need their varint length (RowSet's _varint_plan, batched).
-        maybe = counts < bitmap_len
-        rows_maybe = np.repeat(maybe, counts)
-        sub, first = ids[rows_maybe], self.first[rows_maybe]
-        deltas = set_gaps(sub, first)
-        lengths = uvarint_lengths(deltas)
-        cum, sub_ptr = _offsets(lengths), _offsets(counts[maybe])
+        maybe = np.flatnonzero(counts < bitmap_len)
         varint_len = np.zeros(self.n, dtype=np.int64)
-        varint_len[maybe] = cum[sub_ptr[1:]] - cum[sub_ptr[:-1]]
-        varint = maybe & (varint_len < bitmap_len)
-
-        chosen = np.repeat(varint[maybe], counts[maybe])
-        stream = encode_uvarints(deltas[chosen], lengths[chosen])
+        varint_len[maybe] = varint_gap_bytes(ids, self.ptr[maybe], counts[maybe])
+        varint = np.zeros(self.n, dtype=bool)
+        varint[maybe] = varint_len[maybe] < bitmap_len
+        varint_msgs = np.flatnonzero(varint)
         nbytes = np.where(varint, varint_len, bitmap_len)
+        body_at = _offsets(nbytes[varint_msgs])
+        stream = np.empty(int(body_at[-1]), dtype=np.uint8)
+        encode_varint_gaps(ids, self.ptr[varint_msgs], counts[varint_msgs], stream, body_at[:-1])
         which = np.flatnonzero(~varint)
         # Bitmaps: one row of bits per bitmap message, packed at once.
         bits = np.zeros(which.size * bitmap_len * 8, dtype=bool)
@@ -214,7 +210,6 @@ class RowSetColumn(Column):
         maps = np.packbits(bits.reshape(which.size, bitmap_len * 8), axis=1, bitorder="little")
         spec = np.concatenate([_u32_columns(self.n, np.full(self.n, self.universe), counts),
                                np.where(varint, DELTA_VARINT, BITMAP).astype(np.uint8)[:, None]], axis=1)
-        varint_msgs = np.flatnonzero(varint)
         return spec, nbytes, (_pieces(stream, varint_msgs, nbytes[varint_msgs])
                               + [(maps.reshape(-1), which, np.arange(which.size, dtype=np.int64) * bitmap_len)])
 

@@ -10,9 +10,9 @@ It only ever *accepts*: a payload that deviates in any way (another layout, a fa
 check, a lying size) is handed back for :func:`~fedras.codec.decode`, the reference
 decoder, which gives the verdict and the error. The header checks ``decode`` makes on a
 payload of the template's layout are made here too, vectorised, and so are the body
-checks of Packed fields and RowSet bitmaps (delta-varint RowSets go through
-``RowSet.from_body``, the code ``decode`` runs); array bodies need no check beyond
-their size. So the fast path never accepts a payload
+checks of Packed fields and RowSet bitmaps (delta-varint RowSets go through the native
+``decode_varint_gaps``, which makes ``decode``'s checks); array bodies need no check
+beyond their size. So the fast path never accepts a payload
 ``decode`` would refuse, and decodes what it accepts to the same values (the tests
 compare both on mutated payloads).
 
@@ -26,7 +26,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Type
 
 import numpy as np
 
-from fedras_ext import copy_segments, crc32_segments
+from fedras_ext import copy_segments, crc32_segments, decode_varint_gaps
 
 from .batch import ArrayColumn, Column, PackedColumn, RowSetColumn, _offsets, _ragged_take
 from .bitpack import unpack_segments
@@ -201,47 +201,13 @@ def _rowset_field(walk: _Walk, at, nbytes, count, encoding, universe: int) -> Tu
         parts.append((maps, ids.astype(np.int64)))
     varints = np.flatnonzero(encoding != BITMAP)
     if varints.size:
-        ids, got[varints], ok[varints] = _varint_sets(_joined(walk, at[varints], nbytes[varints]), nbytes[varints],
-                                                      count[varints], universe)
+        # decode_uvarints' and _from_deltas' checks, natively, on the bodies in place;
+        # and varints only where they beat the bitmap.
+        ids, ok[varints] = decode_varint_gaps(walk.blob, at[varints], nbytes[varints], count[varints], universe)
+        ok[varints] &= nbytes[varints] < bitmap_nbytes(universe)
+        got[varints] = count[varints]
         parts.append((varints, ids))
     return _in_order(parts, got, np.int64), got, ok
-
-
-def _varint_sets(stream: np.ndarray, nbytes: np.ndarray, count: np.ndarray, universe: int):
-    """Delta-varint RowSet bodies joined in ``stream`` (``nbytes`` each): (ids joined, ids
-    per body, ok per body) with the checks of ``decode_uvarints`` and ``_from_deltas``."""
-    n = nbytes.size
-    ok = nbytes < bitmap_nbytes(universe)  # varints only where they beat the bitmap
-    start = _offsets(nbytes)
-    body_of = np.repeat(np.arange(n), nbytes)
-    # A value starts at a body's start or after a final byte (< 0x80); splitting at body
-    # starts too keeps a body that ends inside a value from spilling into the next one.
-    final = stream < 0x80
-    is_begin = np.zeros(stream.size + 1, dtype=bool)
-    is_begin[start[:-1][nbytes > 0]] = True
-    is_begin[1:] |= final
-    begins = np.flatnonzero(is_begin[:-1])
-    ends = np.append(begins[1:], stream.size) - 1 if begins.size else begins
-    owner = body_of[begins]
-    lengths = ends - begins + 1
-    ok &= np.bincount(owner[stream[ends] >= 0x80], minlength=n) == 0  # every value ends in its body
-    ok &= np.bincount(owner, minlength=n) == count
-    ok &= np.bincount(owner[lengths > MAX_VARINT_BYTES], minlength=n) == 0
-    group = np.minimum(np.arange(stream.size) - np.repeat(begins, lengths), MAX_VARINT_BYTES - 1)
-    values = np.add.reduceat((stream & 0x7F).astype(np.uint64) << (7 * group).astype(np.uint64), begins) \
-        if begins.size else np.zeros(0, np.uint64)
-    bad = (lengths == MAX_VARINT_BYTES) & (stream[ends] > 1)              # over 64 bits
-    bad |= uvarint_lengths(values) != np.minimum(lengths, MAX_VARINT_BYTES)  # not the shortest form
-    bad |= values >= np.uint64(universe)
-    first = np.concatenate([[True], owner[1:] != owner[:-1]]) if owner.size else owner == 0
-    bad |= ~first & (values == 0)                                        # a zero gap
-    ok &= np.bincount(owner[bad], minlength=n) == 0
-    # Ids: each body's running sum of its gaps (< universe < 2**32 each: no wrap).
-    ids = np.cumsum(np.where(bad, 0, values).astype(np.int64))
-    base = np.concatenate([[0], ids])[np.flatnonzero(first)]
-    ids -= np.repeat(base, np.bincount(owner, minlength=n)[owner[first]])
-    ok &= np.bincount(owner[ids >= universe], minlength=n) == 0
-    return ids, np.bincount(owner, minlength=n), ok
 
 
 def _array_column(walk: _Walk, exp: Expect, final: np.ndarray, at, nbytes, count) -> ArrayColumn:

@@ -1,0 +1,114 @@
+#include "ops/varint_gaps.h"
+
+#include <vector>
+
+#include "common/dlpack_arg.h"
+#include "common/errors.h"
+#include "ops/byte_segments.h"
+#include "ops/ops.h"
+
+namespace fedras {
+namespace {
+
+TensorArg index_arg(py::handle h, const char* name, const TensorArg& like, int64_t n) {
+  TensorArg t = borrow(h, name);
+  t.dtype_is(DType::I64).ndim_is(1).same_device_as(like);
+  if (n >= 0) t.dim_is(0, n, "the number of segments");
+  return t;
+}
+
+void require_cpu(const TensorArg& t) {
+  if (t.is_cuda()) value_error(t.name, " is a CUDA tensor, but the varint ops run on the CPU only");
+}
+
+void require_inside(const int64_t* start, const int64_t* length, int64_t n, int64_t total, const char* what,
+                    const char* of) {
+  const int64_t bad = first_segment_out_of_bounds(start, length, n, total);
+  if (bad >= 0)
+    index_error("segment ", bad, " (", what, " ", start[bad], ", length ", length[bad], ") is not inside ", of, " of ",
+                total, " entries");
+}
+
+// Checked id segments: inside ids, each sorted, unique and non-negative.
+IdSegments id_segments(const TensorArg& I, const TensorArg& S, const TensorArg& C) {
+  IdSegments seg;
+  seg.ids = I.ptr<int64_t>();
+  seg.n_ids = I.size(0);
+  seg.start = S.ptr<int64_t>();
+  seg.count = C.ptr<int64_t>();
+  seg.n_segments = S.size(0);
+  require_inside(seg.start, seg.count, seg.n_segments, seg.n_ids, "start", "ids");
+  for (int64_t s = 0; s < seg.n_segments; ++s) {
+    const int64_t* p = seg.ids + seg.start[s];
+    for (int64_t j = 0; j < seg.count[s]; ++j)
+      if ((j == 0 && p[0] < 0) || (j > 0 && p[j] <= p[j - 1]))
+        value_error("the ids of segment ", s, " must be sorted, unique and non-negative (position ", j, ": ", p[j], ")");
+  }
+  return seg;
+}
+
+}  // namespace
+
+void py_varint_gap_bytes(py::handle ids, py::handle start, py::handle count, py::handle out, int num_threads) {
+  const TensorArg I = borrow(ids, "ids");
+  I.dtype_is(DType::I64).ndim_is(1);
+  require_cpu(I);
+  const TensorArg S = index_arg(start, "start", I, -1);
+  const TensorArg C = index_arg(count, "count", I, S.size(0));
+  const TensorArg O = index_arg(out, "out", I, S.size(0));
+  O.writable();
+  const IdSegments seg = id_segments(I, S, C);
+  py::gil_scoped_release nogil;
+  varint_gap_bytes_cpu(seg, O.ptr<int64_t>(), num_threads);
+}
+
+void py_encode_varint_gaps(py::handle ids, py::handle start, py::handle count, py::handle out, py::handle out_start,
+                           int num_threads) {
+  const TensorArg I = borrow(ids, "ids");
+  I.dtype_is(DType::I64).ndim_is(1);
+  require_cpu(I);
+  const TensorArg S = index_arg(start, "start", I, -1);
+  const TensorArg C = index_arg(count, "count", I, S.size(0));
+  const TensorArg O = borrow(out, "out");
+  O.dtype_is(DType::U8).ndim_is(1).same_device_as(I).writable();
+  const TensorArg OS = index_arg(out_start, "out_start", I, S.size(0));
+  const IdSegments seg = id_segments(I, S, C);
+  std::vector<int64_t> nbytes(static_cast<size_t>(seg.n_segments));
+  varint_gap_bytes_cpu(seg, nbytes.data(), num_threads);
+  require_inside(OS.ptr<int64_t>(), nbytes.data(), seg.n_segments, O.size(0), "out_start", "out");
+  py::gil_scoped_release nogil;
+  encode_varint_gaps_cpu(seg, O.ptr<uint8_t>(), OS.ptr<int64_t>(), num_threads);
+}
+
+void py_decode_varint_gaps(py::handle stream, py::handle start, py::handle nbytes, py::handle count, int64_t universe,
+                           py::handle ids, py::handle ids_start, py::handle ok, int num_threads) {
+  const TensorArg B = borrow(stream, "stream");
+  B.dtype_is(DType::U8).ndim_is(1);
+  require_cpu(B);
+  const TensorArg S = index_arg(start, "start", B, -1);
+  const int64_t n = S.size(0);
+  const TensorArg NB = index_arg(nbytes, "nbytes", B, n);
+  const TensorArg C = index_arg(count, "count", B, n);
+  const TensorArg I = borrow(ids, "ids");
+  I.dtype_is(DType::I64).ndim_is(1).same_device_as(B).writable();
+  const TensorArg IS = index_arg(ids_start, "ids_start", B, n);
+  const TensorArg OK = borrow(ok, "ok");
+  OK.dtype_is(DType::U8).ndim_is(1).same_device_as(B).writable().dim_is(0, n, "the number of segments");
+  if (universe < 0) value_error("universe must be >= 0, got ", universe);
+  require_inside(S.ptr<int64_t>(), NB.ptr<int64_t>(), n, B.size(0), "start", "stream");
+  require_inside(IS.ptr<int64_t>(), C.ptr<int64_t>(), n, I.size(0), "ids_start", "ids");
+  VarintDecodeArgs a;
+  a.stream = B.ptr<uint8_t>();
+  a.start = S.ptr<int64_t>();
+  a.nbytes = NB.ptr<int64_t>();
+  a.count = C.ptr<int64_t>();
+  a.n_segments = n;
+  a.universe = static_cast<uint64_t>(universe);
+  a.ids = I.ptr<int64_t>();
+  a.ids_start = IS.ptr<int64_t>();
+  a.ok = OK.ptr<uint8_t>();
+  py::gil_scoped_release nogil;
+  decode_varint_gaps_cpu(a, num_threads);
+}
+
+}  // namespace fedras

@@ -1,0 +1,38 @@
+// Delta-varint row sets (the codec's RowSet wire form, many at once): segment s holds
+// count[s] sorted unique ids from ids[start[s]]; its stream is the LEB128 varint of the
+// first id, then of each gap to the previous id. CPU only.
+#pragma once
+#include <cstdint>
+
+namespace fedras {
+
+struct IdSegments {
+  const int64_t* ids = nullptr;    // [n_ids]
+  int64_t n_ids = 0;
+  const int64_t* start = nullptr;  // [n_segments]
+  const int64_t* count = nullptr;  // [n_segments]
+  int64_t n_segments = 0;
+};
+
+// out[s] = bytes of segment s's stream.
+void varint_gap_bytes_cpu(const IdSegments& seg, int64_t* out, int num_threads);
+
+// Segment s's stream at out + out_start[s] (the caller sized it with varint_gap_bytes).
+void encode_varint_gaps_cpu(const IdSegments& seg, uint8_t* out, const int64_t* out_start, int num_threads);
+
+struct VarintDecodeArgs {
+  const uint8_t* stream = nullptr;
+  const int64_t* start = nullptr;   // [n_segments] body of segment s: stream[start[s] : + nbytes[s]]
+  const int64_t* nbytes = nullptr;
+  const int64_t* count = nullptr;   // ids declared per segment
+  int64_t n_segments = 0;
+  uint64_t universe = 0;
+  int64_t* ids = nullptr;           // ids of segment s at ids + ids_start[s] (count[s] of them)
+  const int64_t* ids_start = nullptr;
+  uint8_t* ok = nullptr;            // [n_segments] 1: the body is exactly count[s] canonical varints of
+                                    // an increasing id set inside the universe
+};
+
+void decode_varint_gaps_cpu(const VarintDecodeArgs& a, int num_threads);
+
+}  // namespace fedras

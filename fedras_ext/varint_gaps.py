@@ -1,0 +1,97 @@
+"""Delta-varint id sets, many at once (CPU only): the codec's RowSet bodies.
+
+Segment ``s`` is ``count[s]`` sorted unique ids starting at ``ids[start[s]]``. Its
+stream is the unsigned LEB128 varint (7 bits a byte, low group first, high bit = more)
+of the first id, then of each gap to the previous id, each in its shortest form.
+"""
+from __future__ import annotations
+
+from typing import Any, Tuple
+
+import numpy as np
+import torch
+
+from . import _native
+from ._native import _C, capsule
+from .byte_segments import _index, _read_only_view
+
+
+@torch.library.custom_op("fedras::varint_gap_bytes", mutates_args=())
+def _bytes_op(ids: torch.Tensor, start: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
+    out = torch.empty(start.shape[0], dtype=torch.int64)
+    _C.varint_gap_bytes(capsule(ids), capsule(start), capsule(count), capsule(out), _native.num_threads())
+    return out
+
+
+@_bytes_op.register_fake
+def _(ids, start, count):
+    return start.new_empty((start.shape[0],), dtype=torch.int64)
+
+
+@torch.library.custom_op("fedras::encode_varint_gaps", mutates_args=("out",))
+def _encode_op(ids: torch.Tensor, start: torch.Tensor, count: torch.Tensor, out: torch.Tensor,
+               out_start: torch.Tensor) -> None:
+    _C.encode_varint_gaps(capsule(ids), capsule(start), capsule(count), capsule(out), capsule(out_start),
+                          _native.num_threads())
+
+
+@_encode_op.register_fake
+def _(ids, start, count, out, out_start):
+    return None
+
+
+@torch.library.custom_op("fedras::decode_varint_gaps", mutates_args=())
+def _decode_op(stream: torch.Tensor, start: torch.Tensor, nbytes: torch.Tensor, count: torch.Tensor,
+               universe: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    counts = count.clamp(min=0)
+    ids_start = torch.cumsum(counts, 0) - counts
+    ids = torch.empty(int(counts.sum()), dtype=torch.int64)
+    ok = torch.empty(start.shape[0], dtype=torch.uint8)
+    _C.decode_varint_gaps(capsule(stream), capsule(start), capsule(nbytes), capsule(count), universe, capsule(ids),
+                          capsule(ids_start), capsule(ok), _native.num_threads())
+    return ids, ok.bool()
+
+
+@_decode_op.register_fake
+def _(stream, start, nbytes, count, universe):
+    n = torch.library.get_ctx().new_dynamic_size()
+    return stream.new_empty((n,), dtype=torch.int64), stream.new_empty((start.shape[0],), dtype=torch.bool)
+
+
+def varint_gap_bytes(ids: Any, start: Any, count: Any) -> np.ndarray:
+    """Bytes of each segment's delta-varint stream: int64 ``[S]`` numpy.
+
+    Args:
+        ids: int64 ``[N]``; each segment's ids sorted, unique and non-negative.
+        start, count: int64 ``[S]``: segment ``s`` is ``ids[start[s]: start[s] + count[s]]``.
+
+    Raises ValueError for unsorted, repeated or negative ids (naming the segment) or a
+    wrong dtype/shape/device, IndexError for a segment outside ``ids``.
+    """
+    return _bytes_op(_read_only_view(ids, "ids"), _index(start, "start"), _index(count, "count")).numpy()
+
+
+def encode_varint_gaps(ids: Any, start: Any, count: Any, out: Any, out_start: Any) -> None:
+    """Write segment ``s``'s stream (:func:`varint_gap_bytes` ``[s]`` bytes) at
+    ``out[out_start[s]:]``, in place on ``out`` (uint8 ``[M]``, writable). Raises as
+    :func:`varint_gap_bytes`, and IndexError for a stream that would not fit ``out``."""
+    if isinstance(out, np.ndarray) and not out.flags.writeable:
+        raise ValueError("out must be writable (a read-only numpy array would be written through a copy)")
+    _encode_op(_read_only_view(ids, "ids"), _index(start, "start"), _index(count, "count"),
+               _read_only_view(out, "out") if isinstance(out, np.ndarray) else out, _index(out_start, "out_start"))
+
+
+def decode_varint_gaps(stream: Any, start: Any, nbytes: Any, count: Any, universe: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Decode the delta-varint bodies ``stream[start[s]: start[s] + nbytes[s]]``, each
+    declared to hold ``count[s]`` ids over ``[0, universe)``.
+
+    Returns ``(ids, ok)``: int64 ``[sum(count)]`` the ids, segment after segment, and
+    bool ``[S]``, true where the body is exactly ``count[s]`` varints, each at most 10
+    bytes, within 64 bits and in its shortest form, whose running sums are strictly
+    increasing ids below ``universe``. The ids of a segment that is not ok are
+    unspecified. Raises IndexError for a body outside ``stream``, ValueError for a
+    wrong dtype/shape/device or a negative ``universe``.
+    """
+    ids, ok = _decode_op(_read_only_view(stream, "stream"), _index(start, "start"), _index(nbytes, "nbytes"),
+                         _index(count, "count"), int(universe))
+    return ids.numpy(), ok.numpy()

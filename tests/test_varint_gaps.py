@@ -1,0 +1,124 @@
+"""Delta-varint id sets (varint_gap_bytes, encode/decode_varint_gaps) against their
+byte-at-a-time references, on random, mutated and hand-made malformed bodies."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import fedras_ext as fx
+import fedras_ext.reference as ref
+from conftest import needs_cuda
+
+UNIVERSE = 3_000_000
+
+
+def random_sets(seed: int, n_sets: int = 60):
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(0, 40, n_sets)
+    counts[::9] = 0
+    ids = np.concatenate([np.sort(rng.choice(UNIVERSE, c, replace=False)) for c in counts]).astype(np.int64)
+    start = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    return ids, start, counts.astype(np.int64)
+
+
+def encoded(ids, start, count):
+    nbytes = fx.varint_gap_bytes(ids, start, count)
+    at = np.concatenate([[0], np.cumsum(nbytes)[:-1]]).astype(np.int64)
+    out = np.zeros(int(nbytes.sum()), np.uint8)
+    fx.encode_varint_gaps(ids, start, count, out, at)
+    return out, at, nbytes
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_round_trip_matches_reference(seed):
+    ids, start, count = random_sets(seed)
+    out, at, nbytes = encoded(ids, start, count)
+    np.testing.assert_array_equal(nbytes, ref.varint_gap_bytes(ids, start, count))
+    want = np.zeros_like(out)
+    ref.encode_varint_gaps(ids, start, count, want, at)
+    np.testing.assert_array_equal(out, want)
+    got, ok = fx.decode_varint_gaps(out, at, nbytes, count, UNIVERSE)
+    assert ok.all() and ok.dtype == bool
+    np.testing.assert_array_equal(got, ids)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_mutated_bodies_get_the_reference_verdict(seed):
+    ids, start, count = random_sets(seed)
+    out, at, nbytes = encoded(ids, start, count)
+    rng = np.random.default_rng(100 + seed)
+    flips = rng.integers(0, out.size, 25)
+    out[flips] = rng.integers(0, 256, flips.size)
+    declared = count + (rng.random(count.size) < 0.1)  # some declare one id too many
+    got, ok = fx.decode_varint_gaps(out, at, nbytes, declared, UNIVERSE)
+    want, want_ok = ref.decode_varint_gaps(out, at, nbytes, declared, UNIVERSE)
+    np.testing.assert_array_equal(ok, want_ok)
+    assert not ok.all()
+    ptr = np.concatenate([[0], np.cumsum(declared)])
+    for s in np.flatnonzero(ok):
+        np.testing.assert_array_equal(got[ptr[s]: ptr[s + 1]], want[ptr[s]: ptr[s + 1]])
+
+
+@pytest.mark.parametrize("body,count,universe,accepted", [
+    (b"", 0, 10, True),
+    (b"\x05", 1, 10, True),
+    (b"\x05", 1, 5, False),                       # id at the universe
+    (b"\x80\x01", 1, 1000, True),                 # 128
+    (b"\x80\x00", 1, 1000, False),                # 0 in two bytes: not the shortest form
+    (b"\x85", 1, 1000, False),                    # ends inside a value
+    (b"\x03\x00", 2, 1000, False),                # a zero gap: a repeated id
+    (b"\x03\x04", 2, 1000, True),                 # ids 3, 7
+    (b"\x03\x04", 1, 1000, False),                # more values than declared
+    (b"\x03", 2, 1000, False),                    # fewer
+    (b"\xff" * 9 + b"\x01", 1, 2**62, False),     # 2**64 - 1: a valid varint, over the universe
+    (b"\xff" * 9 + b"\x02", 1, 2**62, False),     # over 64 bits
+    (b"\x80" * 10 + b"\x01", 1, 2**62, False),    # 11 bytes
+    (b"\x02\x02\x02", 3, 6, False),               # running sum reaches the universe
+])
+def test_hand_made_bodies(body, count, universe, accepted):
+    stream = np.frombuffer(body, dtype=np.uint8)
+    args = (stream, [0], [len(body)], [count], universe)
+    got, ok = fx.decode_varint_gaps(*args)
+    want, want_ok = ref.decode_varint_gaps(*args)
+    assert bool(ok[0]) == bool(want_ok[0]) == accepted
+    if accepted:
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("ids,match", [([3, 2], "sorted"), ([2, 2], "sorted"), ([-1, 4], "non-negative")])
+def test_unsorted_or_negative_ids_are_rejected(ids, match):
+    for op in (fx.varint_gap_bytes, ref.varint_gap_bytes):
+        with pytest.raises(ValueError, match=match):
+            op(np.array(ids, np.int64), [0], [2])
+
+
+def test_out_of_bounds_is_rejected_and_nothing_is_written():
+    ids = np.array([1, 300], np.int64)
+    out = np.zeros(3, np.uint8)  # the stream needs 1 + 2 bytes
+    with pytest.raises(IndexError, match="out_start"):
+        fx.encode_varint_gaps(ids, [0], [2], out, [1])
+    assert not out.any()
+    with pytest.raises(IndexError, match="start"):
+        fx.varint_gap_bytes(ids, [1], [2])
+    with pytest.raises(IndexError, match="stream"):
+        fx.decode_varint_gaps(out, [2], [2], [1], 10)
+    with pytest.raises(ValueError, match="universe"):
+        fx.decode_varint_gaps(out, [0], [1], [1], -1)
+
+
+def test_wrong_dtypes_are_rejected():
+    with pytest.raises(ValueError, match="int64"):
+        fx.varint_gap_bytes(np.array([1, 2], np.int32), [0], [2])
+    with pytest.raises(ValueError, match="uint8"):
+        fx.decode_varint_gaps(np.zeros(4, np.float32), [0], [1], [1], 10)
+    with pytest.raises(ValueError, match="writable"):
+        fx.encode_varint_gaps(np.array([1], np.int64), [0], [1], np.frombuffer(bytes(4), np.uint8), [0])
+
+
+@needs_cuda
+@pytest.mark.cuda
+def test_cuda_tensors_are_refused():
+    ids = torch.zeros(2, dtype=torch.int64, device="cuda")
+    with pytest.raises(ValueError, match="CPU only"):
+        fx.varint_gap_bytes(ids, ids[:1], ids[:1])
