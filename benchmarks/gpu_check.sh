@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # One script for a GPU machine (about 7 minutes on an H200; give the call 600 s): build
-# with the CUDA kernels, probe the error path, run the CUDA tests, the GPU round and op
-# benchmarks, a profile of one ML-1M-sized round, a 100-round ML-100K training run on
-# the GPU, and the whole test suite there, in that order of value. Every step has its
-# own time limit, so a slow step costs only itself.
+# with the CUDA kernels, probe the error path, run the CUDA tests, the GPU round, k-means
+# layout, codec and op benchmarks, a profile of one ML-1M-sized round, then (FULL=1, the
+# default) a 100-round ML-100K training run on the GPU, the whole test suite there and
+# compute-sanitizer, in that order of value. Every step has its own time limit, so a
+# slow step costs only itself. FULL=0 stops after the profile (about 5 minutes).
 #
 #   OUT=gpu-results CUDAARCHS=90 FEDRAS_CACHE=/path/with/ml-100k.inter bash benchmarks/gpu_check.sh
 #
@@ -44,19 +45,27 @@ fi
 step "CUDA tests (every native op against its reference; the engines on the GPU)"
 # With xdist a crashing test costs one worker, not the rest of the run.
 xdist=$(python -c "import xdist" 2>/dev/null && echo "-n 4")
-(cd tests && timeout 240 python -m pytest -q -m cuda -p no:cacheprovider $xdist -rf --tb=short --junitxml="$OUT/cuda_tests.xml" . 2>&1 \
+(cd tests && timeout 150 python -m pytest -q -m cuda -p no:cacheprovider $xdist -rf --tb=short --junitxml="$OUT/cuda_tests.xml" . 2>&1 \
   | grep -v '^  File "/' | tail -60)
 test "${PIPESTATUS[0]}" -eq 0 || status=1
 
 step "round benchmark on the GPU"
-timeout 200 python benchmarks/round.py --device cuda --shapes ml100k,ml1m-synth,scale --rounds 2 --loop-rounds 0 \
+timeout 160 python benchmarks/round.py --device cuda --shapes ml100k,ml1m-synth,scale --rounds 2 --loop-rounds 0 \
   --timeout 120 --json "$OUT/round.json" || status=1
+
+step "k-means by segment layout on the GPU"
+timeout 60 python benchmarks/kmeans_shapes.py --device cuda --repeat 3 || status=1
+
+step "batch codec on this host (ML-1M-sized round)"
+timeout 60 python benchmarks/codec.py --shape ml1m-synth --repeat 3 --batch-only || status=1
 
 step "op benchmark on the GPU (native against reference, bandwidth)"
 timeout 90 python benchmarks/ops.py --device cuda --repeat 10 --quick --json "$OUT/ops.json" || status=1
 
 step "profile of one ML-1M-sized round on the GPU"
 timeout 90 python benchmarks/round.py --profile ml1m-synth --device cuda || status=1
+
+if [ "${FULL:-1}" = 0 ]; then exit $status; fi
 
 step "ML-100K, 100 rounds of fedras, on the GPU"
 timeout 150 fedras train --device cuda --no-progress --out /tmp/fedras-train 2>&1 | tail -8 || status=1
