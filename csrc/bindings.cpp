@@ -75,6 +75,10 @@ PYBIND11_MODULE(_C, m) {
         "num_threads"_a, "stream"_a, "Bit-pack int32 indices, little-endian bit order.");
   m.def("unpack_indices", guarded(&fedras::py_unpack_indices), "packed"_a, "bits"_a, "n"_a, "out"_a, "workspace"_a,
         "check"_a, "num_threads"_a, "stream"_a, "Inverse of pack_indices.");
+  m.def("pack_index_segments", guarded(&fedras::py_pack_index_segments), "idx"_a, "start"_a, "count"_a, "bits"_a,
+        "out"_a, "out_start"_a, "num_threads"_a, "pack_indices of many segments, each from a fresh byte (CPU only).");
+  m.def("unpack_index_segments", guarded(&fedras::py_unpack_index_segments), "packed"_a, "start"_a, "count"_a,
+        "bits"_a, "out"_a, "out_start"_a, "num_threads"_a, "Inverse of pack_index_segments (CPU only).");
 
   m.def("mf_train", guarded(&fedras::py_mf_train), "w"_a, "u"_a, "row_ptr"_a, "pos_ptr"_a, "pos_row"_a, "neg_row"_a,
         "loss_out"_a, "lr"_a, "user_lr"_a, "loss"_a, "check"_a, "num_threads"_a,

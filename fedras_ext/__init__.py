@@ -5,7 +5,8 @@ Ops (each also registered as a ``torch.library.custom_op`` under ``torch.ops.fed
 - :func:`segmented_kmeans` - batched k-means over ragged per-client row sets.
 - :func:`project_directions` - best direction per row and its projection scale.
 - :func:`apply_actions` - in-place scatter of per-client actions into an item table.
-- :func:`pack_indices` / :func:`unpack_indices` - 1..16-bit index packing.
+- :func:`pack_indices` / :func:`unpack_indices` - 1..16-bit index packing;
+  :func:`pack_index_segments` / :func:`unpack_index_segments` - many streams at once (CPU).
 - :func:`mf_train` - the MF local training of a whole round, fused per client (CPU).
 - :func:`copy_segments` / :func:`crc32_segments` - many byte ranges copied or
   checksummed at once, for the payload codec (CPU).
@@ -19,7 +20,7 @@ from __future__ import annotations
 from typing import Any, Dict
 
 from ._native import _C
-from .bitpack import bits_for, pack_indices, packed_nbytes, unpack_indices
+from .bitpack import bits_for, pack_index_segments, pack_indices, packed_nbytes, unpack_index_segments, unpack_indices
 from .byte_segments import copy_segments, crc32_segments
 from .kmeans import KMeansResult, segmented_kmeans
 from .mf_train import mf_train
@@ -48,10 +49,12 @@ __all__ = [
     "copy_segments",
     "crc32_segments",
     "mf_train",
+    "pack_index_segments",
     "pack_indices",
     "packed_nbytes",
     "project_directions",
     "segmented_kmeans",
+    "unpack_index_segments",
     "unpack_indices",
     "varint_gap_bytes",
     "encode_varint_gaps",

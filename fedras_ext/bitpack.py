@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 import torch
 
 from . import _native
@@ -81,3 +83,70 @@ def unpack_indices(packed: Any, bits: int, n: int) -> Any:
     if t.numel() != packed_nbytes(n, bits):
         raise ValueError(f"packed must hold ceil(n * bits / 8) = {packed_nbytes(n, bits)} bytes, got {t.numel()}")
     return to_kind(_unpack_op(t, bits, n), kind)
+
+
+# ----------------------------------------------------------------- many streams at once (CPU)
+
+
+def _segment_starts(count: torch.Tensor, bits: int) -> torch.Tensor:
+    nbytes = (count.clamp(min=0) * bits + 7) // 8
+    return torch.cumsum(nbytes, 0) - nbytes
+
+
+@torch.library.custom_op("fedras::pack_index_segments", mutates_args=())
+def _pack_segments_op(idx: torch.Tensor, start: torch.Tensor, count: torch.Tensor, bits: int) -> torch.Tensor:
+    out_start = _segment_starts(count, bits)
+    total = int((count.clamp(min=0) * bits + 7).div(8, rounding_mode="floor").sum())
+    out = torch.empty(total, dtype=torch.uint8)
+    _C.pack_index_segments(capsule(idx), capsule(start), capsule(count), bits, capsule(out), capsule(out_start),
+                           _native.num_threads())
+    return out
+
+
+@_pack_segments_op.register_fake
+def _(idx, start, count, bits):
+    return idx.new_empty((torch.library.get_ctx().new_dynamic_size(),), dtype=torch.uint8)
+
+
+@torch.library.custom_op("fedras::unpack_index_segments", mutates_args=())
+def _unpack_segments_op(packed: torch.Tensor, start: torch.Tensor, count: torch.Tensor, bits: int) -> torch.Tensor:
+    counts = count.clamp(min=0)
+    out = torch.empty(int(counts.sum()), dtype=torch.int32)
+    _C.unpack_index_segments(capsule(packed), capsule(torch.cumsum(counts, 0) - counts), capsule(count), bits,
+                             capsule(out), capsule(start), _native.num_threads())
+    return out
+
+
+@_unpack_segments_op.register_fake
+def _(packed, start, count, bits):
+    return packed.new_empty((torch.library.get_ctx().new_dynamic_size(),), dtype=torch.int32)
+
+
+def pack_index_segments(idx: Any, start: Any, count: Any, bits: int) -> np.ndarray:
+    """Pack segment ``s`` = ``idx[start[s]: start[s] + count[s]]`` as :func:`pack_indices`
+    does, each from a fresh byte, and lay the packed segments end to end (CPU only).
+
+    Args:
+        idx: int32 ``[M]``; every value inside a segment in ``[0, 2**bits)``.
+        start, count: int64 ``[S]``.
+        bits: 1..16.
+
+    Returns uint8 ``[sum(ceil(count * bits / 8))]`` numpy. Raises IndexError for a value
+    out of range or a segment outside ``idx``, ValueError for bad bits, dtype or device.
+    """
+    from .byte_segments import _index, _read_only_view
+
+    _check_bits(bits)
+    return _pack_segments_op(_read_only_view(idx, "idx"), _index(start, "start"), _index(count, "count"), bits).numpy()
+
+
+def unpack_index_segments(packed: Any, start: Any, count: Any, bits: int) -> np.ndarray:
+    """Inverse of :func:`pack_index_segments` for the streams at byte offsets ``start``
+    (int64 ``[S]``) of ``packed`` (uint8), ``count[s]`` indices each: int32
+    ``[sum(count)]`` numpy, segments end to end. Raises IndexError for a stream outside
+    ``packed``."""
+    from .byte_segments import _index, _read_only_view
+
+    _check_bits(bits)
+    return _unpack_segments_op(_read_only_view(packed, "packed"), _index(start, "start"), _index(count, "count"),
+                               bits).numpy()

@@ -556,3 +556,20 @@ def decode_varint_gaps(stream: Any, start: Any, nbytes: Any, count: Any, univers
         ok.append(got is not None)
         ids += got if got is not None else [0] * c
     return np.array(ids, dtype=np.int64), np.array(ok, dtype=bool)
+
+
+def pack_index_segments(idx: Any, start: Any, count: Any, bits: int) -> np.ndarray:
+    """Reference of :func:`fedras_ext.pack_index_segments` (pack_indices per segment)."""
+    idx = torch.as_tensor(np.asarray(idx, dtype=np.int32))
+    parts = [pack_indices(idx[a: a + n], bits).numpy() for a, n in _segments(idx.numel(), start, count, "idx")]
+    return np.concatenate(parts) if parts else np.zeros(0, np.uint8)
+
+
+def unpack_index_segments(packed: Any, start: Any, count: Any, bits: int) -> np.ndarray:
+    """Reference of :func:`fedras_ext.unpack_index_segments`."""
+    packed = torch.as_tensor(np.asarray(packed, dtype=np.uint8))
+    count = np.asarray(count, dtype=np.int64)
+    nbytes = (count * bits + 7) // 8
+    parts = [unpack_indices(packed[a: a + m], bits, int(n)).numpy()
+             for (a, m), n in zip(_segments(packed.numel(), start, nbytes, "packed"), count.tolist())]
+    return np.concatenate(parts) if parts else np.zeros(0, np.int32)

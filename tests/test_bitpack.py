@@ -1,6 +1,7 @@
 """pack_indices / unpack_indices: layout, round trips, errors."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -8,6 +9,7 @@ from hypothesis import strategies as st
 
 import fedras_ext as fx
 import fedras_ext.reference as ref
+from conftest import needs_cuda
 
 
 def test_documented_layout():
@@ -61,3 +63,49 @@ def test_argument_errors():
         fx.unpack_indices(torch.zeros(3, dtype=torch.uint8), 4, 10)
     with pytest.raises(ValueError, match="n must be"):
         fx.unpack_indices(torch.zeros(0, dtype=torch.uint8), 4, -1)
+
+
+# ----------------------------------------------------------------- many streams at once (CPU)
+
+
+@pytest.mark.parametrize("bits", [1, 3, 4, 5, 7, 8, 13, 16])
+def test_segments_match_per_segment_reference(bits):
+    rng = np.random.default_rng(bits)
+    count = rng.integers(0, 60, 50)
+    count[::7] = 0
+    idx = rng.integers(0, 2**bits, int(count.sum()) + 9).astype(np.int32)  # 9 values outside every segment
+    start = np.concatenate([[0], np.cumsum(count)[:-1]]) + 9
+    packed = fx.pack_index_segments(idx, start, count, bits)
+    np.testing.assert_array_equal(packed, ref.pack_index_segments(idx, start, count, bits))
+    nbytes = (count * bits + 7) // 8
+    at = np.concatenate([[0], np.cumsum(nbytes)[:-1]])
+    np.testing.assert_array_equal(fx.unpack_index_segments(packed, at, count, bits), idx[9:])
+    np.testing.assert_array_equal(ref.unpack_index_segments(packed, at, count, bits), idx[9:])
+
+
+def test_segments_only_check_the_values_they_hold():
+    idx = np.array([1, 2, 3, 255], np.int32)  # 255 needs 8 bits, but lies outside the segment
+    assert fx.pack_index_segments(idx, [0], [3], 2).tolist() == [1 | 2 << 2 | 3 << 4]
+    with pytest.raises(IndexError, match=r"idx\[3\] = 255 \(segment 1\)"):
+        fx.pack_index_segments(idx, [0, 3], [3, 1], 2)
+    with pytest.raises(IndexError, match="not representable"):
+        fx.pack_index_segments(np.array([-1], np.int32), [0], [1], 4)
+
+
+def test_segments_outside_are_rejected():
+    with pytest.raises(IndexError, match="segment 0"):
+        fx.pack_index_segments(np.zeros(4, np.int32), [2], [3], 4)
+    with pytest.raises(IndexError, match="packed"):
+        fx.unpack_index_segments(np.zeros(2, np.uint8), [1], [4], 4)  # needs 2 bytes from offset 1
+    with pytest.raises(ValueError, match="bits"):
+        fx.pack_index_segments(np.zeros(4, np.int32), [0], [1], 17)
+    with pytest.raises(ValueError, match="int32"):
+        fx.pack_index_segments(np.zeros(4, np.int64), [0], [1], 4)
+
+
+@needs_cuda
+@pytest.mark.cuda
+def test_segments_refuse_cuda():
+    idx = torch.zeros(4, dtype=torch.int32, device="cuda")
+    with pytest.raises(ValueError, match="CPU only"):
+        fx.pack_index_segments(idx, [0], [1], 4)

@@ -46,4 +46,33 @@ void unpack_indices_cpu(const UnpackArgs& a) {
   }
 }
 
+// Segments run one per thread through the single-stream code above (serially there).
+void pack_index_segments_cpu(const IndexSegments& seg, const int32_t* idx, uint8_t* out) {
+  const int threads = resolve_threads(seg.num_threads);
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 64) if (threads > 1 && seg.n_segments > 256)
+  for (int64_t s = 0; s < seg.n_segments; ++s) {
+    PackArgs a;
+    a.idx = idx + seg.start[s];
+    a.n = seg.count[s];
+    a.bits = seg.bits;
+    a.out = out + seg.out_start[s];
+    a.num_threads = 1;
+    pack_indices_cpu(a);
+  }
+}
+
+void unpack_index_segments_cpu(const IndexSegments& seg, const uint8_t* packed, int32_t* out) {
+  const int threads = resolve_threads(seg.num_threads);
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 64) if (threads > 1 && seg.n_segments > 256)
+  for (int64_t s = 0; s < seg.n_segments; ++s) {
+    UnpackArgs a;
+    a.packed = packed + seg.out_start[s];
+    a.n = seg.count[s];
+    a.bits = seg.bits;
+    a.out = out + seg.start[s];
+    a.num_threads = 1;
+    unpack_indices_cpu(a);
+  }
+}
+
 }  // namespace fedras

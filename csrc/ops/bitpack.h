@@ -29,6 +29,21 @@ struct UnpackArgs {
 void pack_indices_cpu(const PackArgs& a);
 void unpack_indices_cpu(const UnpackArgs& a);
 
+// Many packed streams at once (the codec's Packed bodies), CPU only: segment s is
+// count[s] indices from idx[start[s]], packed as pack_indices packs them, at
+// out[out_start[s]] (ceil(count * bits / 8) bytes); unpacking reverses it.
+struct IndexSegments {
+  const int64_t* start = nullptr;      // [n_segments] into the indices
+  const int64_t* count = nullptr;      // [n_segments]
+  const int64_t* out_start = nullptr;  // [n_segments] into the packed bytes
+  int64_t n_segments = 0;
+  int bits = 1;
+  int num_threads = 0;
+};
+
+void pack_index_segments_cpu(const IndexSegments& seg, const int32_t* idx, uint8_t* out);
+void unpack_index_segments_cpu(const IndexSegments& seg, const uint8_t* packed, int32_t* out);
+
 #ifdef FEDRAS_WITH_CUDA
 void pack_indices_cuda(const PackArgs& a);
 void unpack_indices_cuda(const UnpackArgs& a);

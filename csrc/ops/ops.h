@@ -30,6 +30,10 @@ void py_pack_indices(py::handle idx, int bits, py::handle out, py::handle worksp
                      uintptr_t stream);
 void py_unpack_indices(py::handle packed, int bits, int64_t n, py::handle out, py::handle workspace, bool check,
                        int num_threads, uintptr_t stream);
+void py_pack_index_segments(py::handle idx, py::handle start, py::handle count, int bits, py::handle out,
+                            py::handle out_start, int num_threads);
+void py_unpack_index_segments(py::handle packed, py::handle start, py::handle count, int bits, py::handle out,
+                              py::handle out_start, int num_threads);
 
 void py_mf_train(py::handle w, py::handle u, py::handle row_ptr, py::handle pos_ptr, py::handle pos_row,
                  py::handle neg_row, py::handle loss_out, double lr, double user_lr, const std::string& loss,

@@ -4,8 +4,8 @@ Layout: index i occupies stream bits ``[i*bits, (i+1)*bits)``, LSB first; stream
 is bit ``p % 8`` of byte ``p // 8``; the unused high bits of the last byte are zero.
 
 Small inputs (a client's few hundred indices) are packed in numpy, because the native
-op's torch dispatch alone costs ~50 us per call; large inputs go to the native
-multithreaded op, which is then far faster. Widths of 2, 4 and 8 bits (and 16 to pack)
+op's torch dispatch alone costs ~50 us per call; large inputs (one stream or a batch of
+them) go to the native multithreaded ops, which are then far faster. Widths of 2, 4 and 8 bits (and 16 to pack)
 need no bit matrix: each lane of the bytes is shifted as a whole (1.5-2x faster; 4
 bits is the default k = 16).
 """
@@ -47,6 +47,10 @@ def _bit_of_each(counts: np.ndarray, bits: int, nbytes: np.ndarray) -> np.ndarra
 def pack_segments(idx: np.ndarray, counts: np.ndarray, bits: int) -> np.ndarray:
     """Segments of ``idx`` (int32 ``[M]`` in ``[0, 2**bits)``, ``counts`` int64 ``[S]``)
     each packed as :func:`pack` packs it, from a fresh byte, concatenated: uint8."""
+    if idx.size * bits >= NATIVE_MIN_BITS:
+        import fedras_ext
+
+        return fedras_ext.pack_index_segments(np.ascontiguousarray(idx), offsets(counts)[:-1], counts, bits)
     if bits == 16:  # every segment ends on a byte boundary
         return idx.astype("<u2").view(np.uint8)
     nbytes = (counts * bits + 7) // 8
@@ -70,6 +74,10 @@ def pack_segments(idx: np.ndarray, counts: np.ndarray, bits: int) -> np.ndarray:
 def unpack_segments(packed: np.ndarray, counts: np.ndarray, bits: int) -> np.ndarray:
     """The inverse of :func:`pack_segments`: int32 ``[sum(counts)]`` (a new array). The
     caller checks that ``packed`` holds exactly those bytes."""
+    if packed.size * 8 >= NATIVE_MIN_BITS:
+        import fedras_ext
+
+        return fedras_ext.unpack_index_segments(packed, offsets((counts * bits + 7) // 8)[:-1], counts, bits)
     if bits == 16:
         return packed.view("<u2").astype(np.int32)
     nbytes = (counts * bits + 7) // 8
