@@ -61,6 +61,30 @@ def test_opcheck_all_ops():
     torch.library.opcheck(torch.ops.fedras.unpack_indices.default, (fx.pack_indices(packed_idx, 3), 3, 21))
 
 
+def test_opcheck_codec_ops():
+    """The CPU byte ops of the batch codec (data-dependent output sizes included)."""
+    data = torch.randint(0, 256, (100,), dtype=torch.uint8)
+    start, length = torch.tensor([0, 10, 50]), torch.tensor([5, 0, 30])
+    ids, id_start, id_count = torch.tensor([1, 5, 900, 2, 3]), torch.tensor([0, 3]), torch.tensor([3, 2])
+    cases = [
+        (torch.ops.fedras.crc32_segments.default, (data, start, length)),
+        (torch.ops.fedras.copy_segments.default,
+         (data, start, length, torch.zeros(60, dtype=torch.uint8), torch.tensor([0, 5, 5]))),
+        (torch.ops.fedras.varint_gap_bytes.default, (ids, id_start, id_count)),
+        (torch.ops.fedras.encode_varint_gaps.default,
+         (ids, id_start, id_count, torch.zeros(10, dtype=torch.uint8), torch.tensor([0, 4]))),
+        (torch.ops.fedras.decode_varint_gaps.default,
+         (torch.tensor([1, 4, 0x87, 0x07, 2, 1], dtype=torch.uint8), torch.tensor([0, 4]), torch.tensor([4, 2]),
+          id_count, 1000)),
+        (torch.ops.fedras.pack_index_segments.default,
+         (torch.tensor([1, 2, 3, 0, 1], dtype=torch.int32), id_start, id_count, 2)),
+        (torch.ops.fedras.unpack_index_segments.default,
+         (torch.tensor([57, 4], dtype=torch.uint8), torch.tensor([0, 1]), id_count, 2)),
+    ]
+    for op, args in cases:
+        torch.library.opcheck(op, args)
+
+
 def test_runs_under_torch_compile():
     x, off, koff, total = _kmeans_args()
     table = torch.zeros(50, 4)
