@@ -126,7 +126,10 @@ def segmented_kmeans(
             index). Give segments stable ids (e.g. client ids) and a segment's result no
             longer depends on which batch, or which position, it was computed in.
         validate: check values (finite ``x``, offsets) before running. On CUDA this costs
-            one synchronisation; the kernels stay in bounds without it.
+            one synchronisation; the kernels stay in bounds without it. (The CUDA op
+            synchronises anyway: it reads the segment layout on the host to pick each
+            segment's launch path, and a large segment's convergence flag every 4
+            iterations.)
 
     Empty clusters keep their previous centroid, so the result never holds a NaN. A
     segment with k equal to its row count gets its rows as centroids (inertia 0 for l2).
