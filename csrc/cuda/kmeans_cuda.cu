@@ -237,6 +237,57 @@ __device__ __forceinline__ int64_t best_centroid(const float* x, const float* C,
   return best;
 }
 
+// ---------------------------------------------------------------- shared steps
+// Per-element pieces of the Lloyd steps, used by both launch paths.
+
+// Sum of rowbuf over chunk b of a segment of n rows, in row order.
+__device__ __forceinline__ double chunk_sum(const double* rowbuf, int64_t n, int64_t b) {
+  const int64_t r0 = b * kChunkRows;
+  const int64_t r1 = (n - r0) < kChunkRows ? n : r0 + kChunkRows;
+  double acc = 0.0;
+  for (int64_t r = r0; r < r1; ++r) acc = __dadd_rn(acc, rowbuf[r]);
+  return acc;
+}
+
+// ||C[c]||^2 in float, j in order (0 for cosine: the scores are then -2 x.c).
+__device__ __forceinline__ float centroid_norm(const float* C, int64_t c, int64_t d, bool cosine) {
+  float norm = 0.0f;
+  if (!cosine) {
+    for (int64_t j = 0; j < d; ++j) {
+      const float v = C[c * d + j];
+      norm = __fadd_rn(norm, __fmul_rn(v, v));
+    }
+  }
+  return norm;
+}
+
+// ||sums[c]||^2 in double, j in order (the cosine update's denominator, squared).
+__device__ __forceinline__ double sum_norm2(const double* sums, int64_t c, int64_t d) {
+  double norm2 = 0.0;
+  for (int64_t j = 0; j < d; ++j) {
+    const double v = sums[c * d + j];
+    norm2 = __dadd_rn(norm2, __dmul_rn(v, v));
+  }
+  return norm2;
+}
+
+// The updated centroid entry p = c * d + j into *v; false for an empty cluster (or, for
+// cosine, a zero sum), which keeps its centroid.
+__device__ __forceinline__ bool centroid_value(int64_t p, int64_t d, bool cosine, const double* sums,
+                                               const long long* counts, const double* cden, float* v) {
+  const int64_t c = p / d;
+  const long long count = counts[c];
+  if (count == 0) return false;
+  double denom = static_cast<double>(count);
+  if (cosine) {
+    const double norm2 = cden[c];
+    if (!(norm2 > 0.0)) return false;
+    denom = __dsqrt_rn(norm2);
+  }
+  *v = __double2float_rn(__ddiv_rn(sums[p], denom));
+  return true;
+}
+
 // ---------------------------------------------------------------- block-level steps
 // Every function below is called by all threads of the block with the same
 // arguments, and contains __syncthreads, so control flow must stay block-uniform.
@@ -263,13 +314,45 @@ struct Segment {
 
 // bsum[b] = sum of rowbuf over chunk b, in row order.
 __device__ __forceinline__ void chunk_sums(const Segment& g) {
-  for (int64_t b = threadIdx.x; b < g.nb; b += blockDim.x) {
-    const int64_t r0 = b * kChunkRows;
-    const int64_t r1 = (g.n - r0) < kChunkRows ? g.n : r0 + kChunkRows;
-    double acc = 0.0;
-    for (int64_t r = r0; r < r1; ++r) acc = __dadd_rn(acc, g.rowbuf[r]);
-    g.bsum[b] = acc;
+  for (int64_t b = threadIdx.x; b < g.nb; b += blockDim.x) g.bsum[b] = chunk_sum(g.rowbuf, g.n, b);
+}
+
+// The next k-means++ centre after centre t from the weights `mind` [n] and their chunk
+// sums `bsum` [nb]: the first row whose running weight exceeds u * total (chunks first,
+// then rows). One thread; shared by both launch paths.
+__device__ __forceinline__ int64_t kmeanspp_pick(uint64_t seed, uint64_t stream, int64_t t, int64_t n, int64_t nb,
+                                                 const double* bsum, const double* mind) {
+  double total = 0.0;
+  for (int64_t b = 0; b < nb; ++b) total = __dadd_rn(total, bsum[b]);
+  int64_t p = 0;
+  if (total > 0.0) {
+    const double target = __dmul_rn(uniform01(seed, stream, static_cast<uint64_t>(t + 1)), total);
+    double run = 0.0;
+    for (int64_t b = 0; b < nb; ++b) {
+      if (__dadd_rn(run, bsum[b]) <= target && b + 1 < nb) {
+        run = __dadd_rn(run, bsum[b]);
+        continue;
+      }
+      const int64_t r0 = b * kChunkRows;
+      const int64_t r1 = (n - r0) < kChunkRows ? n : r0 + kChunkRows;
+      double within = 0.0;
+      p = r1 - 1;
+      for (int64_t r = r0; r < r1; ++r) {
+        within = __dadd_rn(within, mind[r]);
+        if (__dadd_rn(run, within) > target) {
+          p = r;
+          break;
+        }
+      }
+      break;
+    }
+    // Rounding can leave p on a zero-weight row; step back to a real one.
+    while (p > 0 && mind[p] == 0.0) --p;
+  } else {
+    // Every row coincides with a chosen centre: any row is as good as any other.
+    p = uniform_index(seed, stream, static_cast<uint64_t>(t + 1), n);
   }
+  return p;
 }
 
 __device__ __forceinline__ void init_kmeanspp(const Segment& g, uint64_t seed, long long* s_pick) {
@@ -288,41 +371,7 @@ __device__ __forceinline__ void init_kmeanspp(const Segment& g, uint64_t seed, l
     __syncthreads();
     chunk_sums(g);
     __syncthreads();
-    if (threadIdx.x == 0) {
-      double total = 0.0;
-      for (int64_t b = 0; b < g.nb; ++b) total = __dadd_rn(total, g.bsum[b]);
-      int64_t p = 0;
-      if (total > 0.0) {
-        // First row whose running weight exceeds u * total (chunks first, then rows).
-        const double target = __dmul_rn(uniform01(seed, g.stream, static_cast<uint64_t>(t + 1)),
-                                        total);
-        double run = 0.0;
-        for (int64_t b = 0; b < g.nb; ++b) {
-          if (__dadd_rn(run, g.bsum[b]) <= target && b + 1 < g.nb) {
-            run = __dadd_rn(run, g.bsum[b]);
-            continue;
-          }
-          const int64_t r0 = b * kChunkRows;
-          const int64_t r1 = (n - r0) < kChunkRows ? n : r0 + kChunkRows;
-          double within = 0.0;
-          p = r1 - 1;
-          for (int64_t r = r0; r < r1; ++r) {
-            within = __dadd_rn(within, mind[r]);
-            if (__dadd_rn(run, within) > target) {
-              p = r;
-              break;
-            }
-          }
-          break;
-        }
-        // Rounding can leave p on a zero-weight row; step back to a real one.
-        while (p > 0 && mind[p] == 0.0) --p;
-      } else {
-        // Every row coincides with a chosen centre: any row is as good as any other.
-        p = uniform_index(seed, g.stream, static_cast<uint64_t>(t + 1), n);
-      }
-      *s_pick = p;
-    }
+    if (threadIdx.x == 0) *s_pick = kmeanspp_pick(seed, g.stream, t, n, g.nb, g.bsum, mind);
     __syncthreads();
     pick = *s_pick;  // in [0, n)
   }
@@ -355,16 +404,7 @@ __device__ __forceinline__ void init_random(const Segment& g, uint64_t seed) {
 __device__ __forceinline__ double lloyd_pass(const Segment& g, bool track_changes, bool* changed, double* s_inertia) {
   const int64_t n = g.n, k = g.k, d = g.d;
   // Centroid norms (and the shared copy of the centroids).
-  for (int64_t c = threadIdx.x; c < k; c += blockDim.x) {
-    float norm = 0.0f;
-    if (!g.cosine) {
-      for (int64_t j = 0; j < d; ++j) {
-        const float v = g.C[c * d + j];
-        norm = __fadd_rn(norm, __fmul_rn(v, v));
-      }
-    }
-    g.cn[c] = norm;
-  }
+  for (int64_t c = threadIdx.x; c < k; c += blockDim.x) g.cn[c] = centroid_norm(g.C, c, d, g.cosine);
   if (g.Cs != nullptr)
     for (int64_t p = threadIdx.x; p < k * d; p += blockDim.x) g.Cs[p] = g.C[p];
   __syncthreads();
@@ -415,28 +455,13 @@ __device__ __forceinline__ bool update_centroids(const Segment& g) {
   }
   __syncthreads();
   if (g.cosine) {
-    for (int64_t c = threadIdx.x; c < k; c += blockDim.x) {
-      double norm2 = 0.0;
-      for (int64_t j = 0; j < d; ++j) {
-        const double v = g.sums[c * d + j];
-        norm2 = __dadd_rn(norm2, __dmul_rn(v, v));
-      }
-      g.cden[c] = norm2;
-    }
+    for (int64_t c = threadIdx.x; c < k; c += blockDim.x) g.cden[c] = sum_norm2(g.sums, c, d);
     __syncthreads();
   }
   int local_moved = 0;
   for (int64_t p = threadIdx.x; p < k * d; p += blockDim.x) {
-    const int64_t c = p / d;
-    const long long count = g.counts[c];
-    if (count == 0) continue;
-    double denom = static_cast<double>(count);
-    if (g.cosine) {
-      const double norm2 = g.cden[c];
-      if (!(norm2 > 0.0)) continue;
-      denom = __dsqrt_rn(norm2);
-    }
-    const float v = __double2float_rn(__ddiv_rn(g.sums[p], denom));
+    float v;
+    if (!centroid_value(p, d, g.cosine, g.sums, g.counts, g.cden, &v)) continue;
     if (v != g.C[p]) local_moved = 1;
     g.C[p] = v;
   }
@@ -595,47 +620,12 @@ __global__ void grid_seed(GridSegment g, int64_t t) {
 // bsum[b] = sum of rowbuf over chunk b, in row order (chunk_sums).
 __global__ void grid_chunk_sums(GridSegment g) {
   if (g.st->done) return;
-  for (int64_t b = grid_tid(); b < g.nb; b += grid_stride()) {
-    const int64_t r0 = b * kChunkRows;
-    const int64_t r1 = (g.n - r0) < kChunkRows ? g.n : r0 + kChunkRows;
-    double acc = 0.0;
-    for (int64_t r = r0; r < r1; ++r) acc = __dadd_rn(acc, g.rowbuf[r]);
-    g.bsum[b] = acc;
-  }
+  for (int64_t b = grid_tid(); b < g.nb; b += grid_stride()) g.bsum[b] = chunk_sum(g.rowbuf, g.n, b);
 }
 
 // The next k-means++ centre from the weights (init_kmeanspp's thread-0 part); one thread.
 __global__ void grid_pick(GridSegment g, uint64_t seed, int64_t t) {
-  const double* mind = g.rowbuf;
-  double total = 0.0;
-  for (int64_t b = 0; b < g.nb; ++b) total = __dadd_rn(total, g.bsum[b]);
-  int64_t p = 0;
-  if (total > 0.0) {
-    const double target = __dmul_rn(uniform01(seed, g.stream, static_cast<uint64_t>(t + 1)), total);
-    double run = 0.0;
-    for (int64_t b = 0; b < g.nb; ++b) {
-      if (__dadd_rn(run, g.bsum[b]) <= target && b + 1 < g.nb) {
-        run = __dadd_rn(run, g.bsum[b]);
-        continue;
-      }
-      const int64_t r0 = b * kChunkRows;
-      const int64_t r1 = (g.n - r0) < kChunkRows ? g.n : r0 + kChunkRows;
-      double within = 0.0;
-      p = r1 - 1;
-      for (int64_t r = r0; r < r1; ++r) {
-        within = __dadd_rn(within, mind[r]);
-        if (__dadd_rn(run, within) > target) {
-          p = r;
-          break;
-        }
-      }
-      break;
-    }
-    while (p > 0 && mind[p] == 0.0) --p;
-  } else {
-    p = uniform_index(seed, g.stream, static_cast<uint64_t>(t + 1), g.n);
-  }
-  g.st->pick = p;
+  g.st->pick = kmeanspp_pick(seed, g.stream, t, g.n, g.nb, g.bsum, g.rowbuf);
 }
 
 // Random init (init_random): identity permutation, k Fisher-Yates draws, copy.
@@ -666,16 +656,7 @@ __global__ void grid_copy_perm(GridSegment g) {
 __global__ void grid_norms(GridSegment g, bool after_update) {
   if (g.st->done) return;
   if (after_update && !g.st->moved) return;  // grid_check_moved ends the segment
-  for (int64_t c = grid_tid(); c < g.k; c += grid_stride()) {
-    float norm = 0.0f;
-    if (!g.cosine) {
-      for (int64_t j = 0; j < g.d; ++j) {
-        const float v = g.C[c * g.d + j];
-        norm = __fadd_rn(norm, __fmul_rn(v, v));
-      }
-    }
-    g.cn[c] = norm;
-  }
+  for (int64_t c = grid_tid(); c < g.k; c += grid_stride()) g.cn[c] = centroid_norm(g.C, c, g.d, g.cosine);
 }
 
 __global__ void grid_check_moved(GridState* st) {
@@ -763,14 +744,7 @@ __global__ void grid_sums(GridSegment g, const uint32_t* rows, const long long* 
 
 __global__ void grid_cden(GridSegment g) {
   if (g.st->done) return;
-  for (int64_t c = grid_tid(); c < g.k; c += grid_stride()) {
-    double norm2 = 0.0;
-    for (int64_t j = 0; j < g.d; ++j) {
-      const double v = g.sums[c * g.d + j];
-      norm2 = __dadd_rn(norm2, __dmul_rn(v, v));
-    }
-    g.cden[c] = norm2;
-  }
+  for (int64_t c = grid_tid(); c < g.k; c += grid_stride()) g.cden[c] = sum_norm2(g.sums, c, g.d);
 }
 
 // New centroids (update_centroids' last loop); st->moved: some value changed.
@@ -778,16 +752,8 @@ __global__ void grid_apply_update(GridSegment g) {
   if (g.st->done) return;
   int local_moved = 0;
   for (int64_t p = grid_tid(); p < g.k * g.d; p += grid_stride()) {
-    const int64_t c = p / g.d;
-    const long long count = g.counts[c];
-    if (count == 0) continue;
-    double denom = static_cast<double>(count);
-    if (g.cosine) {
-      const double norm2 = g.cden[c];
-      if (!(norm2 > 0.0)) continue;
-      denom = __dsqrt_rn(norm2);
-    }
-    const float v = __double2float_rn(__ddiv_rn(g.sums[p], denom));
+    float v;
+    if (!centroid_value(p, g.d, g.cosine, g.sums, g.counts, g.cden, &v)) continue;
     if (v != g.C[p]) local_moved = 1;
     g.C[p] = v;
   }
