@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import Optional
 
 SHAPES = {
     "ml100k": dict(dataset="ml-100k"),
@@ -34,11 +35,12 @@ SHAPES = {
 PHASES = ("train", "compress", "aggregate", "downlink", "eval")
 
 
-def simulation(shape: str, engine: str, device: str, rounds: int):
+def simulation(shape: str, engine: str, device: str, rounds: int, overrides: Optional[dict] = None):
     from fedras.config import Config
     from fedras.engine import Simulation
 
-    return Simulation(Config(**SHAPES[shape], engine=engine, device=device, rounds=rounds, progress=False))
+    return Simulation(Config(**{**SHAPES[shape], **(overrides or {})}, engine=engine, device=device, rounds=rounds,
+                             progress=False))
 
 
 def profile(shape: str, device: str) -> None:
@@ -61,10 +63,10 @@ def profile(shape: str, device: str) -> None:
         print(tp.key_averages().table(sort_by="cuda_time_total", row_limit=25))
 
 
-def child(shape: str, engine: str, device: str, rounds: int) -> None:
+def child(shape: str, engine: str, device: str, rounds: int, overrides: dict) -> None:
     """Run inside the subprocess: print one JSON line with the timings."""
     t = time.perf_counter()
-    sim = simulation(shape, engine, device, rounds + 1)
+    sim = simulation(shape, engine, device, rounds + 1, overrides)
     setup = time.perf_counter() - t
     rows = [sim.run_round() for _ in range(rounds + 1)][1:]  # the first round warms up
     if device == "cuda":
@@ -85,8 +87,8 @@ def child(shape: str, engine: str, device: str, rounds: int) -> None:
     print(json.dumps(out))
 
 
-def measure(shape: str, engine: str, device: str, rounds: int, timeout: int):
-    cmd = [sys.executable, __file__, "--child", shape, engine, device, str(rounds)]
+def measure(shape: str, engine: str, device: str, rounds: int, timeout: int, overrides: dict):
+    cmd = [sys.executable, __file__, "--child", shape, engine, device, str(rounds), json.dumps(overrides)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=os.path.dirname(__file__))
     except subprocess.TimeoutExpired:
@@ -98,7 +100,7 @@ def measure(shape: str, engine: str, device: str, rounds: int, timeout: int):
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        child(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
+        child(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), json.loads(sys.argv[6]))
         return
     if len(sys.argv) > 1 and sys.argv[1] == "--profile":
         device = sys.argv[sys.argv.index("--device") + 1] if "--device" in sys.argv else "cpu"
@@ -111,13 +113,15 @@ def main() -> None:
     p.add_argument("--loop-rounds", type=int, default=1, help="timed rounds of the (slow) loop engine; 0 skips it")
     p.add_argument("--loop-shapes", default="ml100k", help="shapes the loop engine also runs")
     p.add_argument("--timeout", type=int, default=1800)
+    p.add_argument("--kmeans-iters", type=int, help="override the config's kmeans_iters (default: the config's)")
     p.add_argument("--json")
     args = p.parse_args()
+    overrides = {} if args.kmeans_iters is None else {"kmeans_iters": args.kmeans_iters}
     results = []
     for shape in args.shapes.split(","):
-        results.append(measure(shape, "batched", args.device, args.rounds, args.timeout))
+        results.append(measure(shape, "batched", args.device, args.rounds, args.timeout, overrides))
         if args.loop_rounds and shape in args.loop_shapes.split(","):
-            results.append(measure(shape, "loop", args.device, args.loop_rounds, args.timeout))
+            results.append(measure(shape, "loop", args.device, args.loop_rounds, args.timeout, overrides))
     print(f"{'shape':<11} {'engine':<8} {'dev':<5} {'clients':>7} {'rows':>10} "
           + " ".join(f"{p:>9}" for p in PHASES) + f" {'round s':>8} {'speedup':>8} {'peak GiB':>8}")
     batched = {}
