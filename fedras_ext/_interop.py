@@ -6,6 +6,7 @@ caller's array type.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any, Tuple
 
 import numpy as np
@@ -45,3 +46,26 @@ def result_kind(*kinds: str) -> str:
         if k != TORCH:
             return k
     return TORCH
+
+
+def read_view(a: Any, name: str) -> torch.Tensor:
+    """A tensor over ``a`` without a copy, also for a read-only numpy array (e.g. over
+    ``bytes``), for an input the op only reads."""
+    if isinstance(a, np.ndarray) and not a.flags.writeable:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "not writable": nothing writes to it
+            return torch.from_numpy(a)
+    return as_tensor(a, name)[0]
+
+
+def index_view(a: Any, name: str) -> torch.Tensor:
+    """:func:`read_view`, with a list or tuple of ints taken as int64."""
+    return read_view(np.asarray(a, dtype=np.int64) if isinstance(a, (list, tuple)) else a, name)
+
+
+def write_view(a: Any, name: str) -> torch.Tensor:
+    """A tensor sharing ``a``'s memory, for an output the op writes in place. Raises
+    ValueError for a read-only numpy array, which ``as_tensor`` would silently copy."""
+    if isinstance(a, np.ndarray) and not a.flags.writeable:
+        raise ValueError(f"{name} must be writable (a read-only numpy array would be written through a copy)")
+    return as_tensor(a, name)[0]

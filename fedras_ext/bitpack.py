@@ -15,7 +15,7 @@ import torch
 
 from . import _native
 from ._checks import require
-from ._interop import as_tensor, to_kind
+from ._interop import as_tensor, index_view, read_view, to_kind
 from ._native import _C, capsule, stream_of
 
 
@@ -134,10 +134,8 @@ def pack_index_segments(idx: Any, start: Any, count: Any, bits: int) -> np.ndarr
     Returns uint8 ``[sum(ceil(count * bits / 8))]`` numpy. Raises IndexError for a value
     out of range or a segment outside ``idx``, ValueError for bad bits, dtype or device.
     """
-    from .byte_segments import _index, _read_only_view
-
     _check_bits(bits)
-    return _pack_segments_op(_read_only_view(idx, "idx"), _index(start, "start"), _index(count, "count"), bits).numpy()
+    return _pack_segments_op(read_view(idx, "idx"), index_view(start, "start"), index_view(count, "count"), bits).numpy()
 
 
 def unpack_index_segments(packed: Any, start: Any, count: Any, bits: int) -> np.ndarray:
@@ -145,8 +143,6 @@ def unpack_index_segments(packed: Any, start: Any, count: Any, bits: int) -> np.
     (int64 ``[S]``) of ``packed`` (uint8), ``count[s]`` indices each: int32
     ``[sum(count)]`` numpy, segments end to end. Raises IndexError for a stream outside
     ``packed``."""
-    from .byte_segments import _index, _read_only_view
-
     _check_bits(bits)
-    return _unpack_segments_op(_read_only_view(packed, "packed"), _index(start, "start"), _index(count, "count"),
+    return _unpack_segments_op(read_view(packed, "packed"), index_view(start, "start"), index_view(count, "count"),
                                bits).numpy()

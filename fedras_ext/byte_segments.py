@@ -6,14 +6,13 @@ payload. A segment is ``(start, length)`` into a flat uint8 buffer.
 """
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
 import torch
 
 from . import _native
-from ._interop import as_tensor
+from ._interop import index_view, read_view, write_view
 from ._native import _C, capsule
 
 
@@ -41,20 +40,6 @@ def _(data, start, length):
     return start.new_empty((start.shape[0],), dtype=torch.int64)
 
 
-def _read_only_view(a: Any, name: str) -> torch.Tensor:
-    """A tensor over ``a`` without a copy, also for a read-only numpy array (e.g. over
-    ``bytes``): the ops only read it."""
-    if isinstance(a, np.ndarray) and not a.flags.writeable:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "not writable": nothing writes to it
-            return torch.from_numpy(a)
-    return as_tensor(a, name)[0]
-
-
-def _index(a: Any, name: str) -> torch.Tensor:
-    return _read_only_view(np.asarray(a, dtype=np.int64) if isinstance(a, (list, tuple)) else a, name)
-
-
 def copy_segments(src: Any, src_start: Any, length: Any, dst: Any, dst_start: Any) -> None:
     """``dst[dst_start[s]: dst_start[s] + length[s]] = src[src_start[s]: ... + length[s]]``
     for every segment ``s``, in place on ``dst``.
@@ -67,10 +52,8 @@ def copy_segments(src: Any, src_start: Any, length: Any, dst: Any, dst_start: An
     Raises ValueError for a wrong dtype, shape or device, IndexError for a segment outside
     ``src`` or ``dst`` (naming the first). Segments should not overlap in ``dst``.
     """
-    if isinstance(dst, np.ndarray) and not dst.flags.writeable:
-        raise ValueError("dst must be writable (a read-only numpy array would be written through a copy)")
-    _copy_op(_read_only_view(src, "src"), _index(src_start, "src_start"), _index(length, "length"),
-             as_tensor(dst, "dst")[0], _index(dst_start, "dst_start"))
+    _copy_op(read_view(src, "src"), index_view(src_start, "src_start"), index_view(length, "length"),
+             write_view(dst, "dst"), index_view(dst_start, "dst_start"))
 
 
 def crc32_segments(data: Any, start: Any, length: Any) -> np.ndarray:
@@ -82,4 +65,4 @@ def crc32_segments(data: Any, start: Any, length: Any) -> np.ndarray:
 
     Returns int64 ``[S]`` numpy, each in ``[0, 2**32)``. Raises as :func:`copy_segments`.
     """
-    return _crc32_op(_read_only_view(data, "data"), _index(start, "start"), _index(length, "length")).numpy()
+    return _crc32_op(read_view(data, "data"), index_view(start, "start"), index_view(length, "length")).numpy()

@@ -13,7 +13,7 @@ import torch
 
 from . import _native
 from ._native import _C, capsule
-from .byte_segments import _index, _read_only_view
+from ._interop import index_view, read_view, write_view
 
 
 @torch.library.custom_op("fedras::varint_gap_bytes", mutates_args=())
@@ -68,17 +68,15 @@ def varint_gap_bytes(ids: Any, start: Any, count: Any) -> np.ndarray:
     Raises ValueError for unsorted, repeated or negative ids (naming the segment) or a
     wrong dtype/shape/device, IndexError for a segment outside ``ids``.
     """
-    return _bytes_op(_read_only_view(ids, "ids"), _index(start, "start"), _index(count, "count")).numpy()
+    return _bytes_op(read_view(ids, "ids"), index_view(start, "start"), index_view(count, "count")).numpy()
 
 
 def encode_varint_gaps(ids: Any, start: Any, count: Any, out: Any, out_start: Any) -> None:
     """Write segment ``s``'s stream (:func:`varint_gap_bytes` ``[s]`` bytes) at
     ``out[out_start[s]:]``, in place on ``out`` (uint8 ``[M]``, writable). Raises as
     :func:`varint_gap_bytes`, and IndexError for a stream that would not fit ``out``."""
-    if isinstance(out, np.ndarray) and not out.flags.writeable:
-        raise ValueError("out must be writable (a read-only numpy array would be written through a copy)")
-    _encode_op(_read_only_view(ids, "ids"), _index(start, "start"), _index(count, "count"),
-               _read_only_view(out, "out") if isinstance(out, np.ndarray) else out, _index(out_start, "out_start"))
+    _encode_op(read_view(ids, "ids"), index_view(start, "start"), index_view(count, "count"),
+               write_view(out, "out"), index_view(out_start, "out_start"))
 
 
 def decode_varint_gaps(stream: Any, start: Any, nbytes: Any, count: Any, universe: int) -> Tuple[np.ndarray, np.ndarray]:
@@ -92,6 +90,6 @@ def decode_varint_gaps(stream: Any, start: Any, nbytes: Any, count: Any, univers
     unspecified. Raises IndexError for a body outside ``stream``, ValueError for a
     wrong dtype/shape/device or a negative ``universe``.
     """
-    ids, ok = _decode_op(_read_only_view(stream, "stream"), _index(start, "start"), _index(nbytes, "nbytes"),
-                         _index(count, "count"), int(universe))
+    ids, ok = _decode_op(read_view(stream, "stream"), index_view(start, "start"), index_view(nbytes, "nbytes"),
+                         index_view(count, "count"), int(universe))
     return ids.numpy(), ok.numpy()

@@ -5,15 +5,17 @@ is bit ``p % 8`` of byte ``p // 8``; the unused high bits of the last byte are z
 
 Small inputs (a client's few hundred indices) are packed in numpy, because the native
 op's torch dispatch alone costs ~50 us per call; large inputs (one stream or a batch of
-them) go to the native multithreaded ops, which are then far faster. Widths of 2, 4 and 8 bits (and 16 to pack)
-need no bit matrix: each lane of the bytes is shifted as a whole (1.5-2x faster; 4
-bits is the default k = 16).
+them) go to the native multithreaded ops, which are then far faster. Widths of 2, 4
+and 8 bits (and 16 to pack) need no bit matrix: each lane of the bytes is shifted as a
+whole (1.5-2x faster; 4 bits is the default k = 16).
 """
 from __future__ import annotations
 
 from typing import Optional
 
 import numpy as np
+
+import fedras_ext
 
 NATIVE_MIN_BITS = 1 << 15  # payloads of at least this many bits (4 KiB) use fedras_ext
 _BIT_VALUES = (1 << np.arange(16)).astype(np.int32)
@@ -48,8 +50,6 @@ def pack_segments(idx: np.ndarray, counts: np.ndarray, bits: int) -> np.ndarray:
     """Segments of ``idx`` (int32 ``[M]`` in ``[0, 2**bits)``, ``counts`` int64 ``[S]``)
     each packed as :func:`pack` packs it, from a fresh byte, concatenated: uint8."""
     if idx.size * bits >= NATIVE_MIN_BITS:
-        import fedras_ext
-
         return fedras_ext.pack_index_segments(np.ascontiguousarray(idx), offsets(counts)[:-1], counts, bits)
     if bits == 16:  # every segment ends on a byte boundary
         return idx.astype("<u2").view(np.uint8)
@@ -75,8 +75,6 @@ def unpack_segments(packed: np.ndarray, counts: np.ndarray, bits: int) -> np.nda
     """The inverse of :func:`pack_segments`: int32 ``[sum(counts)]`` (a new array). The
     caller checks that ``packed`` holds exactly those bytes."""
     if packed.size * 8 >= NATIVE_MIN_BITS:
-        import fedras_ext
-
         return fedras_ext.unpack_index_segments(packed, offsets((counts * bits + 7) // 8)[:-1], counts, bits)
     if bits == 16:
         return packed.view("<u2").astype(np.int32)
@@ -98,8 +96,6 @@ def unpack_segments(packed: np.ndarray, counts: np.ndarray, bits: int) -> np.nda
 def pack(idx: np.ndarray, bits: int) -> np.ndarray:
     """int32 ``[n]`` in ``[0, 2**bits)`` -> uint8 ``[ceil(n * bits / 8)]``. The caller checks the range."""
     if idx.size * bits >= NATIVE_MIN_BITS:
-        import fedras_ext  # imported on first use: it loads torch
-
         return np.asarray(fedras_ext.pack_indices(np.ascontiguousarray(idx), bits))
     return pack_segments(idx, np.array([idx.size]), bits)
 
@@ -107,7 +103,5 @@ def pack(idx: np.ndarray, bits: int) -> np.ndarray:
 def unpack(packed: np.ndarray, bits: int, count: int) -> np.ndarray:
     """uint8 ``[ceil(count * bits / 8)]`` -> int32 ``[count]`` (a new array)."""
     if count * bits >= NATIVE_MIN_BITS:
-        import fedras_ext
-
         return np.asarray(fedras_ext.unpack_indices(packed, bits, count))
     return unpack_segments(packed, np.array([count]), bits)
