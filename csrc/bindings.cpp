@@ -16,11 +16,9 @@ using namespace pybind11::literals;
 namespace {
 
 // Every entry point turns C++ exceptions into Python errors itself and leaves through
-// error_already_set, which pybind11's dispatcher restores directly. So an error never
-// goes through pybind11's registered exception translators, which are shared with any
-// other pybind11 module of the same internals ID in the process (torch is one): what
-// happens on an error then depends on this module alone. (Every error path segfaulted
-// on the one GPU machine these kernels have run on; see docs/gpu.md.)
+// error_already_set, which pybind11's dispatcher restores directly: the exception types
+// map here, in one place (std::invalid_argument -> ValueError, std::out_of_range ->
+// IndexError), whatever exception translators other modules in the process register.
 template <class R, class... A>
 auto guarded(R (*fn)(A...)) {
   return [fn](A... args) -> R {

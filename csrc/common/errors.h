@@ -1,4 +1,4 @@
-// Error helpers. pybind11 maps std::invalid_argument to ValueError and
+// Error helpers. The bindings' `guarded` maps std::invalid_argument to ValueError and
 // std::out_of_range to IndexError, so callers of _C get Python's usual types.
 //
 // Messages are built with std::string and snprintf, never iostreams: on a toolchain that

@@ -47,10 +47,15 @@ void unpack_indices_cpu(const UnpackArgs& a) {
 }
 
 // Segments run one per thread through the single-stream code above (serially there).
-void pack_index_segments_cpu(const IndexSegments& seg, const int32_t* idx, uint8_t* out) {
+template <class F>
+static void for_each_segment(const IndexSegments& seg, F&& one) {
   const int threads = resolve_threads(seg.num_threads);
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 64) if (threads > 1 && seg.n_segments > 256)
-  for (int64_t s = 0; s < seg.n_segments; ++s) {
+  for (int64_t s = 0; s < seg.n_segments; ++s) one(s);
+}
+
+void pack_index_segments_cpu(const IndexSegments& seg, const int32_t* idx, uint8_t* out) {
+  for_each_segment(seg, [&](int64_t s) {
     PackArgs a;
     a.idx = idx + seg.start[s];
     a.n = seg.count[s];
@@ -58,13 +63,11 @@ void pack_index_segments_cpu(const IndexSegments& seg, const int32_t* idx, uint8
     a.out = out + seg.out_start[s];
     a.num_threads = 1;
     pack_indices_cpu(a);
-  }
+  });
 }
 
 void unpack_index_segments_cpu(const IndexSegments& seg, const uint8_t* packed, int32_t* out) {
-  const int threads = resolve_threads(seg.num_threads);
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 64) if (threads > 1 && seg.n_segments > 256)
-  for (int64_t s = 0; s < seg.n_segments; ++s) {
+  for_each_segment(seg, [&](int64_t s) {
     UnpackArgs a;
     a.packed = packed + seg.out_start[s];
     a.n = seg.count[s];
@@ -72,7 +75,7 @@ void unpack_index_segments_cpu(const IndexSegments& seg, const uint8_t* packed, 
     a.out = out + seg.start[s];
     a.num_threads = 1;
     unpack_indices_cpu(a);
-  }
+  });
 }
 
 }  // namespace fedras
