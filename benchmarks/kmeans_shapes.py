@@ -1,10 +1,13 @@
 """segmented_kmeans time by segment layout: many small segments (a round's uplinks) to
 one huge one (a server's downlink clustering), on one device.
 
-    python benchmarks/kmeans_shapes.py [--device cuda] [--repeat 3]
+    python benchmarks/kmeans_shapes.py [--device cuda] [--repeat 3] [--iters 10] [--only TEXT]
 
-Random rows (d=32), 10 iterations at most, tol 1e-4. Prints the median time of each
-layout and the Lloyd passes' arithmetic rate (2 * rows * k * d flops a pass).
+Random rows (d=32), ``--iters`` iterations at most (0: the k-means++ seeding and one
+assignment pass), tol 1e-4; ``--only`` keeps the layouts whose name contains TEXT.
+Prints the median time of each layout and a rate: the assignment passes' flops
+(2 * rows * k * d a pass) over the whole time, seeding included, so a lower bound.
+Runs at ``--iters 0`` and ``--iters N`` give the seeding's time and a pass's by difference.
 """
 from __future__ import annotations
 
@@ -37,9 +40,13 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--dim", type=int, default=32)
+    p.add_argument("--iters", type=int, default=10)
+    p.add_argument("--only", default="")
     args = p.parse_args()
     print(f"{'layout':<24} {'rows':>10} {'median ms':>10} {'mean iters':>10} {'GFLOP/s':>8}")
     for name, sizes, k in LAYOUTS:
+        if args.only not in name:
+            continue
         ptr = torch.zeros(len(sizes) + 1, dtype=torch.int64)
         ptr[1:] = torch.tensor(sizes).cumsum(0)
         x = torch.randn(int(ptr[-1]), args.dim, generator=torch.Generator().manual_seed(0)).to(args.device) * 0.01
@@ -48,7 +55,7 @@ def main() -> None:
         for r in range(args.repeat + 1):  # the first is a warm-up
             sync(args.device)
             t = time.perf_counter()
-            res = fx.segmented_kmeans(x, offsets, k, iters=10, tol=1e-4, seed=r)
+            res = fx.segmented_kmeans(x, offsets, k, iters=args.iters, tol=1e-4, seed=r)
             sync(args.device)
             times.append(time.perf_counter() - t)
         med = statistics.median(times[1:])
