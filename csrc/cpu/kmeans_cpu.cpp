@@ -8,6 +8,8 @@
 // Empty clusters keep their previous centroid (the cuVS policy), so no NaN is emitted.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -15,6 +17,7 @@
 #include "common/parallel.h"
 #include "common/rng.h"
 #include "common/rowmath.h"
+#include "cpu/kmeans_bounds.h"
 #include "cpu/simd.h"
 #include "ops/kmeans.h"
 
@@ -72,9 +75,11 @@ FEDRAS_INLINE double assigned_distance(const float* x, const float* c, int64_t d
 }
 
 // Best centroid for R consecutive rows: argmin over c of cn[c] - 2 x.c, with
-// cn = ||c||^2 (l2) or 0 (cosine, i.e. argmax x.c). Ties go to the lowest index.
+// cn = ||c||^2 (l2) or 0 (cosine, i.e. argmax x.c). Ties go to the lowest index. With
+// `scores` (row stride kpad), also stores every score (NaN as +inf), for the bounds.
 template <int R>
-FEDRAS_INLINE void best_centroids(const float* x, const float* ct, const float* cn, int64_t d, int kpad, int* best) {
+FEDRAS_INLINE void best_centroids(const float* x, const float* ct, const float* cn, int64_t d, int kpad, int* best,
+                                  float* scores) {
   float best_score[R];
   for (int r = 0; r < R; ++r) {
     best[r] = 0;
@@ -86,13 +91,13 @@ FEDRAS_INLINE void best_centroids(const float* x, const float* ct, const float* 
     const v8f cn_lo = load8(cn + c0), cn_hi = load8(cn + c0 + 8);
     for (int r = 0; r < R; ++r) {
       const v8f lo = no_nan8(cn_lo - 2.0f * acc[r][0]), hi = no_nan8(cn_hi - 2.0f * acc[r][1]);
+      if (scores != nullptr) {
+        std::memcpy(scores + r * kpad + c0, &lo, sizeof(lo));
+        std::memcpy(scores + r * kpad + c0 + 8, &hi, sizeof(hi));
+      }
       // Minimum of the tile, then its first index: the same choice as a sequential scan
       // with `<` (lowest index on ties), in a handful of vector operations.
-      v8f m = hi < lo ? hi : lo;
-      m = min8(m, __builtin_shuffle(m, v8i{4, 5, 6, 7, 0, 1, 2, 3}));
-      m = min8(m, __builtin_shuffle(m, v8i{2, 3, 0, 1, 6, 7, 4, 5}));
-      m = min8(m, __builtin_shuffle(m, v8i{1, 0, 3, 2, 5, 4, 7, 6}));
-      const float tile_min = m[0];
+      const float tile_min = hmin8(min8(lo, hi));
       if (!(tile_min < best_score[r])) continue;
       best_score[r] = tile_min;
       int t = 0;
@@ -107,47 +112,87 @@ FEDRAS_INLINE void best_centroids(const float* x, const float* ct, const float* 
 struct BlockResult {
   double inertia = 0.0;
   bool changed = false;
+  int64_t scored = 0;  // rows scored against every centroid (the rest were pruned)
 };
 
 // One block of rows of a Lloyd pass: assign, and accumulate the cluster sums/counts
-// the next update needs. Compiled for AVX2+FMA and for the baseline ISA.
+// the next update needs. Rows whose label provably stays (see kmeans_bounds.h) skip the
+// scoring; everything else is done in row order, so the bits do not depend on pruning.
+// Compiled for AVX2+FMA and for the baseline ISA.
 FEDRAS_MULTIVERSION
 BlockResult assign_block(const float* xs, int64_t r0, int64_t r1, int64_t d, const float* ct, const float* cn,
-                         int kpad, const float* C, bool cosine, int32_t* labels, bool track_changes, double* sums,
-                         int64_t* counts) {
+                         int kpad, const float* C, bool cosine, const Pruning& pr, int32_t* labels,
+                         bool track_changes, double* sums, int64_t* counts) {
   constexpr int R = 4;
-  BlockResult res;
+  const int n = static_cast<int>(r1 - r0);
+  const bool steady = pr.xnorm != nullptr && pr.drift != nullptr;  // bounds from an earlier pass
+  int32_t label[kBlockRows];
+  double dist[kBlockRows];  // ||x - c_label||^2, as the inertia counts it
+  int32_t todo[kBlockRows];
+  int n_todo = 0;
+  for (int i = 0; i < n; ++i) {
+    if (steady) {
+      const int64_t r = r0 + i;
+      label[i] = labels[r];
+      dist[i] = assigned_distance(xs + r * d, C + label[i] * d, d, cosine);
+      if (pr.keeps_label(r, label[i], dist[i])) continue;
+    }
+    todo[n_todo++] = i;
+  }
+  std::vector<float> scores(pr.xnorm != nullptr ? static_cast<size_t>(R * kpad) : 0);
+  float* sc = scores.empty() ? nullptr : scores.data();
   int best[R];
-  for (int64_t r = r0; r < r1; r += R) {
-    const int rows = static_cast<int>(std::min<int64_t>(R, r1 - r));
+  for (int t = 0; t < n_todo;) {
+    // Four consecutive rows share the centroid loads; scattered rows go one at a time.
+    const int rows = (t + R <= n_todo && todo[t + R - 1] == todo[t] + R - 1) ? R : 1;
+    const int64_t r = r0 + todo[t];
     if (rows == R) {
-      best_centroids<R>(xs + r * d, ct, cn, d, kpad, best);
+      best_centroids<R>(xs + r * d, ct, cn, d, kpad, best, sc);
     } else {
-      for (int i = 0; i < rows; ++i) best_centroids<1>(xs + (r + i) * d, ct, cn, d, kpad, best + i);
+      best_centroids<1>(xs + r * d, ct, cn, d, kpad, best, sc);
     }
-    for (int i = 0; i < rows; ++i) {
-      const float* x = xs + (r + i) * d;
-      const int b = best[i];
-      res.inertia += assigned_distance(x, C + b * d, d, cosine);
-      if (track_changes && labels[r + i] != b) res.changed = true;
-      labels[r + i] = b;
-      counts[b] += 1;
-      double* srow = sums + b * d;
-      for (int64_t j = 0; j < d; ++j) srow[j] += x[j];
+    for (int q = 0; q < rows; ++q) {
+      const int i = todo[t + q];
+      if (sc != nullptr) pr.reset(r0 + i, sc + q * kpad);
+      if (!steady || best[q] != label[i]) dist[i] = assigned_distance(xs + (r0 + i) * d, C + best[q] * d, d, cosine);
+      label[i] = best[q];
     }
+    t += rows;
+  }
+  BlockResult res;
+  res.scored = n_todo;
+  for (int i = 0; i < n; ++i) {
+    const int64_t r = r0 + i;
+    const float* x = xs + r * d;
+    const int b = label[i];
+    res.inertia += dist[i];
+    if (track_changes && labels[r] != b) res.changed = true;
+    labels[r] = b;
+    counts[b] += 1;
+    double* srow = sums + b * d;
+    for (int64_t j = 0; j < d; ++j) srow[j] += x[j];
   }
   return res;
 }
 
-// k-means++ weights of one block after adding centroid c: mind = min(mind, dist(x, c)).
-// Returns the block's total weight, summed in row order.
+// k-means++ weights of one block after adding centroid t (c): mind = min(mind, dist(x, c)).
+// With `gap2` (||c - chosen centre j||^2 for j < t, l2 only), rows the new centre
+// provably cannot improve keep their weight unscored, and `nearest` tracks each row's
+// nearest chosen centre. Returns the block's total weight, summed in row order.
 FEDRAS_MULTIVERSION
-double seed_block(const double* xs, int64_t r0, int64_t r1, int64_t d, const double* c, bool cosine, bool first,
-                  double* mind) {
+double seed_block(const double* xs, int64_t r0, int64_t r1, int64_t d, const double* c, int32_t t, bool cosine,
+                  const double* gap2, int32_t* nearest, double* mind) {
   double acc = 0.0;
   for (int64_t r = r0; r < r1; ++r) {
+    if (t > 0 && gap2 != nullptr && seed_cannot_improve(gap2[nearest[r]], mind[r])) {
+      acc += mind[r];
+      continue;
+    }
     const double dist = seed_distance(xs + r * d, c, d, cosine);
-    mind[r] = first ? dist : std::min(mind[r], dist);
+    if (t == 0 || dist < mind[r]) {  // std::min(mind, dist), plus who is nearest
+      mind[r] = dist;
+      nearest[r] = t;
+    }
     acc += mind[r];
   }
   return acc;
@@ -156,15 +201,24 @@ double seed_block(const double* xs, int64_t r0, int64_t r1, int64_t d, const dou
 // Per-thread scratch, reused across the segments one thread solves.
 class SegmentSolver {
  public:
+  explicit SegmentSolver(bool allow_pruning) : allow_pruning_(allow_pruning) {}
   void run(const KMeansArgs& a, int64_t s, bool parallel, int threads);
 
+  int64_t row_passes = 0;   // rows times Lloyd passes
+  int64_t rows_scored = 0;  // of which scored against every centroid
+
  private:
+  bool init_pruning(const float* xs, int64_t n, int64_t d, bool parallel, int threads);
   void prepare_centroids(const float* C, int64_t k, int64_t d);
-  void pass(const float* xs, int64_t n, int64_t k, int64_t d, const float* C, int32_t* labels,
+  void pass(const float* xs, int64_t n, int64_t k, int64_t d, const float* C, const Pruning& pr, int32_t* labels,
             bool track_changes, bool parallel, int threads, double* inertia, bool* changed);
   bool update(float* C, int64_t k, int64_t d);
+  Pruning measure_moves(const float* C, int64_t k, int64_t d, bool first);
   void init_kmeanspp(const KMeansArgs& a, uint64_t stream, const float* xs, int64_t n, int64_t k,
                      int64_t d, float* C, bool parallel, int threads);
+
+  const bool allow_pruning_;
+  bool prune_ = false;            // this segment is pruned (l2, finite, not huge)
 
   int64_t n_blocks_ = 0;
   int kpad_ = 0;
@@ -174,12 +228,62 @@ class SegmentSolver {
   std::vector<float> cn_;         // [kpad], +inf on padding
   std::vector<double> sums_;      // [n_blocks, k, d]
   std::vector<int64_t> counts_;   // [n_blocks, k]
-  std::vector<double> binertia_;  // [n_blocks]
-  std::vector<char> bchanged_;    // [n_blocks]
+  std::vector<BlockResult> blocks_;  // [n_blocks] the last pass's
   std::vector<double> mind_;      // [n] k-means++ weights
   std::vector<double> xd_;        // [n, d] the rows in double (k-means++)
   std::vector<int64_t> perm_;     // [n] random init
+  std::vector<double> xnorm_;     // [n] ||x|| (pruning)
+  std::vector<float> lower_;      // [n, k] Lloyd lower bounds (pruning)
+  std::vector<float> cprev_;      // [k, d] the centroids before the last update (pruning)
+  std::vector<float> drift_;      // [bound_stride(k)] how far each moved in it (pruning)
+  std::vector<int32_t> nearest_;  // [n] nearest chosen centre while seeding (pruning)
+  std::vector<double> chosen_;    // [k, d] chosen centres in double while seeding
+  std::vector<double> gap2_;      // [k] ||new centre - chosen centre||^2 while seeding
 };
+
+// Row norms for the bounds; false (no pruning) if a row is non-finite or huge.
+bool SegmentSolver::init_pruning(const float* xs, int64_t n, int64_t d, bool parallel, int threads) {
+  xnorm_.resize(static_cast<size_t>(n));
+  std::vector<char> ok(static_cast<size_t>(n_blocks_), 1);
+  for_blocks(n_blocks_, parallel, threads, [&](int64_t b) {
+    const int64_t r1 = std::min(n, (b + 1) * kBlockRows);
+    for (int64_t r = b * kBlockRows; r < r1; ++r) {
+      double s = 0.0;
+      for (int64_t j = 0; j < d; ++j) s += double(xs[r * d + j]) * double(xs[r * d + j]);
+      xnorm_[r] = std::sqrt(s);
+      if (!(xnorm_[r] < kMaxNorm)) ok[b] = 0;
+    }
+  });
+  return std::all_of(ok.begin(), ok.end(), [](char v) { return v != 0; });
+}
+
+// The pruning state of the next pass: how far each centroid moved since the last one
+// (first: no bounds yet, score every row) and a bound on the centroid norms.
+Pruning SegmentSolver::measure_moves(const float* C, int64_t k, int64_t d, bool first) {
+  Pruning pr;
+  if (!prune_) return pr;
+  pr.xnorm = xnorm_.data();
+  pr.lower = lower_.data();
+  pr.eta = score_eta(d);
+  pr.k = k;
+  drift_.assign(static_cast<size_t>(bound_stride(k)), 0.0f);
+  double cmax = 0.0;
+  for (int64_t c = 0; c < k; ++c) {
+    double norm2 = 0.0, move2 = 0.0;
+    for (int64_t j = 0; j < d; ++j) {
+      const double v = C[c * d + j], step = first ? 0.0 : v - double(cprev_[c * d + j]);
+      norm2 += v * v;
+      move2 += step * step;
+    }
+    cmax = std::max(cmax, std::sqrt(norm2));
+    // 1e-9: this double arithmetic's rounding; 2^-20: the float's (rounded up).
+    drift_[c] = static_cast<float>((std::sqrt(move2) * (1.0 + 1e-9) + kTiny) * (1.0 + 0x1p-20));
+  }
+  pr.cmax = cmax * (1.0 + 1e-9);
+  // Huge or non-finite centroids: score every row (their bounds become 0, i.e. useless).
+  if (!first && pr.cmax < kMaxNorm) pr.drift = drift_.data();
+  return pr;
+}
 
 void SegmentSolver::prepare_centroids(const float* C, int64_t k, int64_t d) {
   kpad_ = padded_columns(k);
@@ -198,31 +302,30 @@ void SegmentSolver::prepare_centroids(const float* C, int64_t k, int64_t d) {
 
 // Assign every row to its best centroid and accumulate, per block, the sums and
 // counts the next update needs plus the exact inertia of this assignment.
-void SegmentSolver::pass(const float* xs, int64_t n, int64_t k, int64_t d, const float* C,
+void SegmentSolver::pass(const float* xs, int64_t n, int64_t k, int64_t d, const float* C, const Pruning& pr,
                          int32_t* labels, bool track_changes, bool parallel, int threads,
                          double* inertia, bool* changed) {
   prepare_centroids(C, k, d);
   sums_.assign(static_cast<size_t>(n_blocks_ * k * d), 0.0);
   counts_.assign(static_cast<size_t>(n_blocks_ * k), 0);
-  binertia_.assign(static_cast<size_t>(n_blocks_), 0.0);
-  bchanged_.assign(static_cast<size_t>(n_blocks_), 0);
+  blocks_.assign(static_cast<size_t>(n_blocks_), BlockResult{});
   const float* ct = ct_.data();
   const float* cn = cn_.data();
   const int kpad = kpad_;
   const bool cosine = cosine_;
   for_blocks(n_blocks_, parallel, threads, [&](int64_t b) {
-    const BlockResult res =
-        assign_block(xs, b * kBlockRows, std::min(n, (b + 1) * kBlockRows), d, ct, cn, kpad, C, cosine, labels,
-                     track_changes, sums_.data() + b * k * d, counts_.data() + b * k);
-    binertia_[b] = res.inertia;
-    bchanged_[b] = res.changed;
+    blocks_[b] =
+        assign_block(xs, b * kBlockRows, std::min(n, (b + 1) * kBlockRows), d, ct, cn, kpad, C, cosine, pr,
+                     labels, track_changes, sums_.data() + b * k * d, counts_.data() + b * k);
   });
   double total = 0.0;
   bool any_changed = !track_changes;
   for (int64_t b = 0; b < n_blocks_; ++b) {
-    total += binertia_[b];
-    any_changed = any_changed || bchanged_[b];
+    total += blocks_[b].inertia;
+    any_changed = any_changed || blocks_[b].changed;
+    rows_scored += blocks_[b].scored;
   }
+  row_passes += n;
   *inertia = total;
   *changed = any_changed;
 }
@@ -259,17 +362,21 @@ void SegmentSolver::init_kmeanspp(const KMeansArgs& a, uint64_t stream, const fl
   mind_.assign(static_cast<size_t>(n), 0.0);
   xd_.resize(static_cast<size_t>(n * d));
   std::copy(xs, xs + n * d, xd_.begin());
-  std::vector<double> centre(static_cast<size_t>(d));
+  nearest_.resize(static_cast<size_t>(n));
+  chosen_.resize(static_cast<size_t>(k * d));
+  gap2_.resize(static_cast<size_t>(k));
   std::vector<double> bsum(static_cast<size_t>(n_blocks_), 0.0);
   int64_t pick = uniform_index(a.seed, stream, 0, n);
   for (int64_t t = 0;; ++t) {
     std::copy(xs + pick * d, xs + (pick + 1) * d, C + t * d);
     if (t + 1 == k) break;
-    std::copy(C + t * d, C + (t + 1) * d, centre.begin());
-    const bool first = (t == 0);
+    const double* centre = chosen_.data() + t * d;
+    std::copy(C + t * d, C + (t + 1) * d, chosen_.begin() + t * d);
+    for (int64_t j = 0; j < t; ++j) gap2_[j] = seed_distance(chosen_.data() + j * d, centre, d, false);
+    const double* gap2 = prune_ ? gap2_.data() : nullptr;
     for_blocks(n_blocks_, parallel, threads, [&](int64_t b) {
-      bsum[b] = seed_block(xd_.data(), b * kBlockRows, std::min(n, (b + 1) * kBlockRows), d, centre.data(), cosine_,
-                           first, mind_.data());
+      bsum[b] = seed_block(xd_.data(), b * kBlockRows, std::min(n, (b + 1) * kBlockRows), d, centre,
+                           static_cast<int32_t>(t), cosine_, gap2, nearest_.data(), mind_.data());
     });
     double total = 0.0;
     for (double v : bsum) total += v;
@@ -327,6 +434,9 @@ void SegmentSolver::run(const KMeansArgs& a, int64_t s, bool parallel, int threa
     xs = xs_.data();
   }
 
+  prune_ = allow_pruning_ && !cosine_ && k > 1 && score_eta(d) > 0.0 && init_pruning(xs, n, d, parallel, threads);
+  if (prune_) lower_.resize(static_cast<size_t>(n * bound_stride(k)));
+
   // The random stream of a segment is its id (stable across batches) or its index.
   const uint64_t stream = a.segment_ids != nullptr ? static_cast<uint64_t>(a.segment_ids[s]) : static_cast<uint64_t>(s);
   if (k == n) {
@@ -345,12 +455,13 @@ void SegmentSolver::run(const KMeansArgs& a, int64_t s, bool parallel, int threa
 
   double inertia = 0.0;
   bool changed = true;
-  pass(xs, n, k, d, C, labels, false, parallel, threads, &inertia, &changed);
+  pass(xs, n, k, d, C, measure_moves(C, k, d, true), labels, false, parallel, threads, &inertia, &changed);
   int iter = 0;
   for (int it = 1; it <= a.iters; ++it) {
     const double previous = inertia;
+    if (prune_) cprev_.assign(C, C + k * d);
     if (!update(C, k, d)) break;  // nothing moved: already a fixed point
-    pass(xs, n, k, d, C, labels, true, parallel, threads, &inertia, &changed);
+    pass(xs, n, k, d, C, measure_moves(C, k, d, false), labels, true, parallel, threads, &inertia, &changed);
     iter = it;
     if (!changed) break;
     if (a.tol > 0.0 && previous - inertia <= a.tol * previous) break;
@@ -363,6 +474,11 @@ void SegmentSolver::run(const KMeansArgs& a, int64_t s, bool parallel, int threa
 
 void segmented_kmeans_cpu(const KMeansArgs& a) {
   const int threads = resolve_threads(a.num_threads);
+  // FEDRAS_KMEANS_PRUNE=0 turns the exact pruning off (the tests check that it changes no
+  // bit); FEDRAS_KMEANS_STATS=1 prints how many rows each call scored in full.
+  const char* env = std::getenv("FEDRAS_KMEANS_PRUNE");
+  const bool prune = env == nullptr || std::strcmp(env, "0") != 0;
+  int64_t row_passes = 0, rows_scored = 0;
   std::vector<int64_t> big;
   for (int64_t s = 0; s < a.n_segments; ++s)
     if (a.offsets[s + 1] - a.offsets[s] > kBigSegmentRows) big.push_back(s);
@@ -370,14 +486,24 @@ void segmented_kmeans_cpu(const KMeansArgs& a) {
   if (big.size() < static_cast<size_t>(a.n_segments)) {
 #pragma omp parallel num_threads(threads) if (threads > 1 && a.n_segments > 1)
     {
-      SegmentSolver solver;
+      SegmentSolver solver(prune);
 #pragma omp for schedule(dynamic, 1)
       for (int64_t s = 0; s < a.n_segments; ++s)
         if (a.offsets[s + 1] - a.offsets[s] <= kBigSegmentRows) solver.run(a, s, false, 1);
+#pragma omp critical(fedras_kmeans_stats)
+      {
+        row_passes += solver.row_passes;
+        rows_scored += solver.rows_scored;
+      }
     }
   }
-  SegmentSolver solver;
+  SegmentSolver solver(prune);
   for (int64_t s : big) solver.run(a, s, true, threads);
+  row_passes += solver.row_passes;
+  rows_scored += solver.rows_scored;
+  if (std::getenv("FEDRAS_KMEANS_STATS") != nullptr)
+    std::fprintf(stderr, "segmented_kmeans(cpu): %lld of %lld row passes scored in full (pruning %s)\n",
+                 static_cast<long long>(rows_scored), static_cast<long long>(row_passes), prune ? "on" : "off");
 }
 
 }  // namespace fedras

@@ -50,6 +50,14 @@ FEDRAS_INLINE void tile_dots(const float* x, const float* ct, int64_t d, int kpa
 // Lane-wise minimum of NaN-free vectors (callers map NaN to +inf first: see no_nan8).
 FEDRAS_INLINE v8f min8(v8f a, v8f b) { return b < a ? b : a; }
 
+// Smallest lane of a NaN-free vector, in three shuffles.
+FEDRAS_INLINE float hmin8(v8f m) {
+  m = min8(m, __builtin_shuffle(m, v8i{4, 5, 6, 7, 0, 1, 2, 3}));
+  m = min8(m, __builtin_shuffle(m, v8i{2, 3, 0, 1, 6, 7, 4, 5}));
+  m = min8(m, __builtin_shuffle(m, v8i{1, 0, 3, 2, 5, 4, 7, 6}));
+  return m[0];
+}
+
 // NaN lanes -> +inf, so a NaN score never wins a minimum, as in a sequential `<` scan.
 FEDRAS_INLINE v8f no_nan8(v8f a) {
   const v8f inf = v8f{} + std::numeric_limits<float>::infinity();
