@@ -134,6 +134,13 @@ def segmented_kmeans(
     Empty clusters keep their previous centroid, so the result never holds a NaN. A
     segment with k equal to its row count gets its rows as centroids (inertia 0 for l2).
 
+    On CPU with ``metric="l2"``, rows whose label provably cannot change skip the
+    scoring (Elkan-style bounds), and so do k-means++ distances a new centre provably
+    cannot improve. The margins cover float rounding, so the result is bit for bit the
+    one scoring every row gives (and the CUDA op's). Environment switches, read on each
+    call: ``FEDRAS_KMEANS_PRUNE=0`` turns this off, ``FEDRAS_KMEANS_STATS=1`` prints to
+    stderr how many row passes were scored in full.
+
     Returns:
         :class:`KMeansResult`, in the array type of ``x``.
     """
