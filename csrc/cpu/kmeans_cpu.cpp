@@ -7,6 +7,7 @@
 //
 // Empty clusters keep their previous centroid (the cuVS policy), so no NaN is emitted.
 #include <algorithm>
+#include <numeric>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -178,14 +179,17 @@ BlockResult assign_block(const float* xs, int64_t r0, int64_t r1, int64_t d, con
 // k-means++ weights of one block after adding centroid t (c): mind = min(mind, dist(x, c)).
 // With `gap2` (||c - chosen centre j||^2 for j < t, l2 only), rows the new centre
 // provably cannot improve keep their weight unscored, and `nearest` tracks each row's
-// nearest chosen centre. Returns the block's total weight, summed in row order.
+// nearest chosen centre. Returns the block's total weight, summed in row order, and
+// counts the rows skipped.
 FEDRAS_MULTIVERSION
 double seed_block(const double* xs, int64_t r0, int64_t r1, int64_t d, const double* c, int32_t t, bool cosine,
-                  const double* gap2, int32_t* nearest, double* mind) {
+                  const double* gap2, int32_t* nearest, double* mind, int64_t* skipped) {
   double acc = 0.0;
+  int64_t skips = 0;
   for (int64_t r = r0; r < r1; ++r) {
     if (t > 0 && gap2 != nullptr && seed_cannot_improve(gap2[nearest[r]], mind[r])) {
       acc += mind[r];
+      ++skips;
       continue;
     }
     const double dist = seed_distance(xs + r * d, c, d, cosine);
@@ -195,6 +199,7 @@ double seed_block(const double* xs, int64_t r0, int64_t r1, int64_t d, const dou
     }
     acc += mind[r];
   }
+  *skipped = skips;
   return acc;
 }
 
@@ -229,6 +234,7 @@ class SegmentSolver {
   std::vector<double> sums_;      // [n_blocks, k, d]
   std::vector<int64_t> counts_;   // [n_blocks, k]
   std::vector<BlockResult> blocks_;  // [n_blocks] the last pass's
+  int64_t last_scored_ = 0;          // rows the last pass scored in full
   std::vector<double> mind_;      // [n] k-means++ weights
   std::vector<double> xd_;        // [n, d] the rows in double (k-means++)
   std::vector<int64_t> perm_;     // [n] random init
@@ -309,6 +315,7 @@ void SegmentSolver::pass(const float* xs, int64_t n, int64_t k, int64_t d, const
   sums_.assign(static_cast<size_t>(n_blocks_ * k * d), 0.0);
   counts_.assign(static_cast<size_t>(n_blocks_ * k), 0);
   blocks_.assign(static_cast<size_t>(n_blocks_), BlockResult{});
+  last_scored_ = 0;
   const float* ct = ct_.data();
   const float* cn = cn_.data();
   const int kpad = kpad_;
@@ -323,8 +330,9 @@ void SegmentSolver::pass(const float* xs, int64_t n, int64_t k, int64_t d, const
   for (int64_t b = 0; b < n_blocks_; ++b) {
     total += blocks_[b].inertia;
     any_changed = any_changed || blocks_[b].changed;
-    rows_scored += blocks_[b].scored;
+    last_scored_ += blocks_[b].scored;
   }
+  rows_scored += last_scored_;
   row_passes += n;
   *inertia = total;
   *changed = any_changed;
@@ -366,6 +374,8 @@ void SegmentSolver::init_kmeanspp(const KMeansArgs& a, uint64_t stream, const fl
   chosen_.resize(static_cast<size_t>(k * d));
   gap2_.resize(static_cast<size_t>(k));
   std::vector<double> bsum(static_cast<size_t>(n_blocks_), 0.0);
+  std::vector<int64_t> bskipped(static_cast<size_t>(n_blocks_), 0);
+  bool use_gaps = prune_;
   int64_t pick = uniform_index(a.seed, stream, 0, n);
   for (int64_t t = 0;; ++t) {
     std::copy(xs + pick * d, xs + (pick + 1) * d, C + t * d);
@@ -373,11 +383,13 @@ void SegmentSolver::init_kmeanspp(const KMeansArgs& a, uint64_t stream, const fl
     const double* centre = chosen_.data() + t * d;
     std::copy(C + t * d, C + (t + 1) * d, chosen_.begin() + t * d);
     for (int64_t j = 0; j < t; ++j) gap2_[j] = seed_distance(chosen_.data() + j * d, centre, d, false);
-    const double* gap2 = prune_ ? gap2_.data() : nullptr;
+    const double* gap2 = use_gaps ? gap2_.data() : nullptr;
     for_blocks(n_blocks_, parallel, threads, [&](int64_t b) {
       bsum[b] = seed_block(xd_.data(), b * kBlockRows, std::min(n, (b + 1) * kBlockRows), d, centre,
-                           static_cast<int32_t>(t), cosine_, gap2, nearest_.data(), mind_.data());
+                           static_cast<int32_t>(t), cosine_, gap2, nearest_.data(), mind_.data(), &bskipped[b]);
     });
+    // Skipping under a fifth of the rows costs more than it saves (unclustered data).
+    if (use_gaps && t > 0 && 5 * std::accumulate(bskipped.begin(), bskipped.end(), int64_t{0}) < n) use_gaps = false;
     double total = 0.0;
     for (double v : bsum) total += v;
     if (total > 0.0) {
@@ -462,6 +474,8 @@ void SegmentSolver::run(const KMeansArgs& a, int64_t s, bool parallel, int threa
     if (prune_) cprev_.assign(C, C + k * d);
     if (!update(C, k, d)) break;  // nothing moved: already a fixed point
     pass(xs, n, k, d, C, measure_moves(C, k, d, false), labels, true, parallel, threads, &inertia, &changed);
+    // Bounds that spare under 30% of the scoring cost more than they save: drop them.
+    if (prune_ && 10 * last_scored_ > 7 * n) prune_ = false;
     iter = it;
     if (!changed) break;
     if (a.tol > 0.0 && previous - inertia <= a.tol * previous) break;
