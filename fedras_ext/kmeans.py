@@ -138,8 +138,8 @@ def segmented_kmeans(
     scoring (Elkan-style bounds), and so do k-means++ distances a new centre provably
     cannot improve. The margins cover float rounding, so the result is bit for bit the
     one scoring every row gives (and the CUDA op's). Environment switches, read on each
-    call: ``FEDRAS_KMEANS_PRUNE=0`` turns this off, ``FEDRAS_KMEANS_STATS=1`` prints to
-    stderr how many row passes were scored in full.
+    call: ``FEDRAS_KMEANS_PRUNE=0`` (or ``false``/``off``/``no``) turns this off,
+    ``FEDRAS_KMEANS_STATS=1`` prints to stderr how many row passes were scored in full.
 
     Returns:
         :class:`KMeansResult`, in the array type of ``x``.

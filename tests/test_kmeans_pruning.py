@@ -121,3 +121,17 @@ def test_cosine_is_not_pruned(monkeypatch, capfd):
     x, off, k = case("gradient-like")
     _, scored, passes = run(monkeypatch, capfd, "1", x, off, k, iters=10, metric="cosine")
     assert scored == passes
+
+
+@pytest.mark.parametrize("flag", ["off", "FALSE", "no", ""])
+def test_other_off_spellings_turn_pruning_off(monkeypatch, capfd, flag):
+    x, off, k = case("gradient-like")
+    _, scored, passes = run(monkeypatch, capfd, flag, x, off, k, iters=10)
+    assert scored == passes
+
+
+def test_k_equal_to_rows_is_not_pruned(monkeypatch, capfd):
+    # Every row is its own centroid: bounds would cost memory and time for nothing.
+    x = torch.randn(300, 4, generator=torch.Generator().manual_seed(0))
+    _, scored, passes = run(monkeypatch, capfd, "1", x, csr([300]), 300, iters=5)
+    assert scored == passes

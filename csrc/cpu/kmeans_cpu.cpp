@@ -12,6 +12,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
+#include <strings.h>  // strcasecmp
 #include <limits>
 #include <vector>
 
@@ -27,6 +29,7 @@ namespace {
 
 constexpr int64_t kBlockRows = 2048;
 constexpr int64_t kBigSegmentRows = 4 * kBlockRows;
+constexpr int64_t kMaxBoundBytes = int64_t{256} << 20;  // a segment's pruning bounds, at most
 
 template <class F>
 void for_blocks(int64_t n_blocks, bool parallel, int threads, F&& f) {
@@ -382,7 +385,8 @@ void SegmentSolver::init_kmeanspp(const KMeansArgs& a, uint64_t stream, const fl
     if (t + 1 == k) break;
     const double* centre = chosen_.data() + t * d;
     std::copy(C + t * d, C + (t + 1) * d, chosen_.begin() + t * d);
-    for (int64_t j = 0; j < t; ++j) gap2_[j] = seed_distance(chosen_.data() + j * d, centre, d, false);
+    if (use_gaps)
+      for (int64_t j = 0; j < t; ++j) gap2_[j] = seed_distance(chosen_.data() + j * d, centre, d, false);
     const double* gap2 = use_gaps ? gap2_.data() : nullptr;
     for_blocks(n_blocks_, parallel, threads, [&](int64_t b) {
       bsum[b] = seed_block(xd_.data(), b * kBlockRows, std::min(n, (b + 1) * kBlockRows), d, centre,
@@ -446,7 +450,10 @@ void SegmentSolver::run(const KMeansArgs& a, int64_t s, bool parallel, int threa
     xs = xs_.data();
   }
 
-  prune_ = allow_pruning_ && !cosine_ && k > 1 && score_eta(d) > 0.0 && init_pruning(xs, n, d, parallel, threads);
+  // Not for k == n (exact at once) nor when the bounds would take over kMaxBoundBytes.
+  prune_ = allow_pruning_ && !cosine_ && k > 1 && k < n && score_eta(d) > 0.0 &&
+           n * bound_stride(k) * static_cast<int64_t>(sizeof(float)) <= kMaxBoundBytes &&
+           init_pruning(xs, n, d, parallel, threads);
   if (prune_) lower_.resize(static_cast<size_t>(n * bound_stride(k)));
 
   // The random stream of a segment is its id (stable across batches) or its index.
@@ -486,12 +493,21 @@ void SegmentSolver::run(const KMeansArgs& a, int64_t s, bool parallel, int threa
 
 }  // namespace
 
+// An on/off environment switch, read on every call: "", "0", "false", "off" and "no"
+// (any case) are off, anything else is on, and unset is `otherwise`.
+static bool env_switch(const char* name, bool otherwise) {
+  const char* v = std::getenv(name);
+  if (v == nullptr) return otherwise;
+  for (const char* off : {"", "0", "false", "off", "no"})
+    if (strcasecmp(v, off) == 0) return false;
+  return true;
+}
+
 void segmented_kmeans_cpu(const KMeansArgs& a) {
   const int threads = resolve_threads(a.num_threads);
   // FEDRAS_KMEANS_PRUNE=0 turns the exact pruning off (the tests check that it changes no
   // bit); FEDRAS_KMEANS_STATS=1 prints how many rows each call scored in full.
-  const char* env = std::getenv("FEDRAS_KMEANS_PRUNE");
-  const bool prune = env == nullptr || std::strcmp(env, "0") != 0;
+  const bool prune = env_switch("FEDRAS_KMEANS_PRUNE", true);
   int64_t row_passes = 0, rows_scored = 0;
   std::vector<int64_t> big;
   for (int64_t s = 0; s < a.n_segments; ++s)
@@ -515,7 +531,7 @@ void segmented_kmeans_cpu(const KMeansArgs& a) {
   for (int64_t s : big) solver.run(a, s, true, threads);
   row_passes += solver.row_passes;
   rows_scored += solver.rows_scored;
-  if (std::getenv("FEDRAS_KMEANS_STATS") != nullptr)
+  if (env_switch("FEDRAS_KMEANS_STATS", false))
     std::fprintf(stderr, "segmented_kmeans(cpu): %lld of %lld row passes scored in full (pruning %s)\n",
                  static_cast<long long>(rows_scored), static_cast<long long>(row_passes), prune ? "on" : "off");
 }
