@@ -2,18 +2,26 @@
 one huge one (a server's downlink clustering), on one device.
 
     python benchmarks/kmeans_shapes.py [--device cuda] [--repeat 3] [--iters 10] [--only TEXT]
+                                       [--round ml1m-synth]
 
 Random rows (d=32), ``--iters`` iterations at most (0: the k-means++ seeding and one
 assignment pass), tol 1e-4; ``--only`` keeps the layouts whose name contains TEXT.
 Prints the median time of each layout and a rate: the assignment passes' flops
 (2 * rows * k * d a pass) over the whole time, seeding included, so a lower bound.
 Runs at ``--iters 0`` and ``--iters N`` give the seeding's time and a pass's by difference.
+
+Random rows have no cluster structure, so the CPU op's exact pruning (see
+``segmented_kmeans``) switches itself off early on them. ``--round SHAPE`` adds the real
+thing: the uplink clustering of one round of ``benchmarks/round.py``'s SHAPE, captured
+from a simulation and timed with the pruning on and off (``FEDRAS_KMEANS_PRUNE``).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
+from typing import Tuple
 
 import torch
 
@@ -35,6 +43,45 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def time_call(device: str, repeat: int, call, warmup: bool = True) -> Tuple[float, object]:
+    """Median seconds of ``repeat`` calls (after an untimed warm-up one), and the last result."""
+    times, res = [], None
+    for r in range(repeat + int(warmup)):
+        sync(device)
+        t = time.perf_counter()
+        res = call(r)
+        sync(device)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times[int(warmup):]), res
+
+
+def print_row(name: str, rows: int, k: int, d: int, seconds: float, res) -> None:
+    iters = float(res.n_iter.double().mean())
+    flops = 2.0 * rows * k * d * (iters + 1)
+    print(f"{name:<34} {rows:>10,} {seconds * 1e3:>10.2f} {iters:>10.1f} {flops / seconds / 1e9:>8.1f}")
+
+
+def captured_uplink(shape: str, device: str) -> dict:
+    """The arguments of the uplink ``segmented_kmeans`` call of one round of
+    ``benchmarks/round.py``'s ``shape`` (after a warm-up round)."""
+    from round import simulation
+
+    sim = simulation(shape, "batched", device, 2)
+    sim.run_round()
+    calls, real = [], fx.segmented_kmeans
+
+    def spy(x, offsets, k, **kw):
+        calls.append(dict(x=x, offsets=offsets, k=k, kw=kw))
+        return real(x, offsets, k, **kw)
+
+    fx.segmented_kmeans = spy
+    try:
+        sim.run_round()
+    finally:
+        fx.segmented_kmeans = real
+    return max(calls, key=lambda c: c["offsets"].numel())  # many client segments, not the downlink
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cpu")
@@ -42,8 +89,10 @@ def main() -> None:
     p.add_argument("--dim", type=int, default=32)
     p.add_argument("--iters", type=int, default=10)
     p.add_argument("--only", default="")
+    p.add_argument("--round", default="", help="also time the uplink of a round of this round.py shape "
+                   "(e.g. ml1m-synth), with the CPU pruning on and off")
     args = p.parse_args()
-    print(f"{'layout':<24} {'rows':>10} {'median ms':>10} {'mean iters':>10} {'GFLOP/s':>8}")
+    print(f"{'layout':<34} {'rows':>10} {'median ms':>10} {'mean iters':>10} {'GFLOP/s':>8}")
     for name, sizes, k in LAYOUTS:
         if args.only not in name:
             continue
@@ -51,17 +100,30 @@ def main() -> None:
         ptr[1:] = torch.tensor(sizes).cumsum(0)
         x = torch.randn(int(ptr[-1]), args.dim, generator=torch.Generator().manual_seed(0)).to(args.device) * 0.01
         offsets = ptr.to(args.device)
-        times = []
-        for r in range(args.repeat + 1):  # the first is a warm-up
-            sync(args.device)
-            t = time.perf_counter()
-            res = fx.segmented_kmeans(x, offsets, k, iters=args.iters, tol=1e-4, seed=r)
-            sync(args.device)
-            times.append(time.perf_counter() - t)
-        med = statistics.median(times[1:])
-        iters = float(res.n_iter.double().mean())
-        flops = 2.0 * x.shape[0] * k * args.dim * (iters + 1)
-        print(f"{name:<24} {x.shape[0]:>10,} {med * 1e3:>10.2f} {iters:>10.1f} {flops / med / 1e9:>8.1f}")
+        sec, res = time_call(args.device, args.repeat, lambda r: fx.segmented_kmeans(
+            x, offsets, k, iters=args.iters, tol=1e-4, seed=r))
+        print_row(name, x.shape[0], k, args.dim, sec, res)
+    if args.round:
+        c = captured_uplink(args.round, args.device)
+        x, d = c["x"], c["x"].shape[1]
+        k = c["k"] if isinstance(c["k"], int) else int(torch.as_tensor(c["k"]).max())
+        variants = (("1", "pruned"), ("0", "unpruned")) if args.device == "cpu" else (("1", ""),)
+        times: dict = {flag: [] for flag, _ in variants}
+        before = os.environ.get("FEDRAS_KMEANS_PRUNE")
+        try:
+            for r in range(args.repeat):  # alternate, so that a noisy machine treats both alike
+                for flag, _ in variants:
+                    os.environ["FEDRAS_KMEANS_PRUNE"] = flag
+                    times[flag].append(time_call(args.device, 1, lambda _: fx.segmented_kmeans(
+                        x, c["offsets"], c["k"], **c["kw"]), warmup=r == 0))
+            for flag, label in variants:
+                sec = statistics.median(t for t, _ in times[flag])
+                print_row(f"{args.round} round uplink {label}".rstrip(), x.shape[0], k, d, sec, times[flag][-1][1])
+        finally:
+            if before is None:
+                os.environ.pop("FEDRAS_KMEANS_PRUNE")
+            else:
+                os.environ["FEDRAS_KMEANS_PRUNE"] = before
 
 
 if __name__ == "__main__":
