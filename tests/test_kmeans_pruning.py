@@ -75,7 +75,7 @@ def case(name):
     if name == "tiny-values":  # products underflow into subnormals
         return torch.randn(300, 8, generator=g) * 1e-21, csr([300]), 8
     if name == "large-values":  # norms just under the pruning limit
-        return torch.randn(300, 8, generator=g) * 1e13, csr([300]), 8
+        return gradient_like(g, [300], d=8) * 1e16, csr([300]), 8
     raise KeyError(name)
 
 

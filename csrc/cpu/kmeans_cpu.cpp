@@ -214,6 +214,8 @@ class SegmentSolver {
 
   int64_t row_passes = 0;   // rows times Lloyd passes
   int64_t rows_scored = 0;  // of which scored against every centroid
+  int64_t seed_rows = 0;    // rows times k-means++ centres after the first
+  int64_t seed_skips = 0;   // of which skipped by the gap test
 
  private:
   bool init_pruning(const float* xs, int64_t n, int64_t d, bool parallel, int threads);
@@ -238,6 +240,7 @@ class SegmentSolver {
   std::vector<int64_t> counts_;   // [n_blocks, k]
   std::vector<BlockResult> blocks_;  // [n_blocks] the last pass's
   int64_t last_scored_ = 0;          // rows the last pass scored in full
+  bool seed_gaps_paid_ = true;       // the seeding's first gap test skipped at least 2% of the rows
   std::vector<double> mind_;      // [n] k-means++ weights
   std::vector<double> xd_;        // [n, d] the rows in double (k-means++)
   std::vector<int64_t> perm_;     // [n] random init
@@ -393,7 +396,13 @@ void SegmentSolver::init_kmeanspp(const KMeansArgs& a, uint64_t stream, const fl
                            static_cast<int32_t>(t), cosine_, gap2, nearest_.data(), mind_.data(), &bskipped[b]);
     });
     // Skipping under a fifth of the rows costs more than it saves (unclustered data).
-    if (use_gaps && t > 0 && 5 * std::accumulate(bskipped.begin(), bskipped.end(), int64_t{0}) < n) use_gaps = false;
+    const int64_t skips = std::accumulate(bskipped.begin(), bskipped.end(), int64_t{0});
+    if (t > 0) {
+      seed_rows += n;
+      seed_skips += skips;
+    }
+    if (t == 1) seed_gaps_paid_ = use_gaps && 50 * skips >= n;
+    if (use_gaps && t > 0 && 5 * skips < n) use_gaps = false;
     double total = 0.0;
     for (double v : bsum) total += v;
     if (total > 0.0) {
@@ -451,10 +460,9 @@ void SegmentSolver::run(const KMeansArgs& a, int64_t s, bool parallel, int threa
   }
 
   // Not for k == n (exact at once) nor when the bounds would take over kMaxBoundBytes.
+  // The seeding's gap test needs no more than this; the Lloyd bounds are set up below.
   prune_ = allow_pruning_ && !cosine_ && k > 1 && k < n && score_eta(d) > 0.0 &&
-           n * bound_stride(k) * static_cast<int64_t>(sizeof(float)) <= kMaxBoundBytes &&
-           init_pruning(xs, n, d, parallel, threads);
-  if (prune_) lower_.resize(static_cast<size_t>(n * bound_stride(k)));
+           n * bound_stride(k) * static_cast<int64_t>(sizeof(float)) <= kMaxBoundBytes;
 
   // The random stream of a segment is its id (stable across batches) or its index.
   const uint64_t stream = a.segment_ids != nullptr ? static_cast<uint64_t>(a.segment_ids[s]) : static_cast<uint64_t>(s);
@@ -462,7 +470,12 @@ void SegmentSolver::run(const KMeansArgs& a, int64_t s, bool parallel, int threa
     // Exact case: every row is its own centroid.
     std::copy(xs, xs + n * d, C);
   } else if (a.kmeanspp) {
+    seed_gaps_paid_ = true;
     init_kmeanspp(a, stream, xs, n, k, d, C, parallel, threads);
+    // A first gap test that skips almost nothing says the rows are unclustered: Lloyd's
+    // bounds would not pay either (they cost most in the first passes, before they can
+    // switch themselves off).
+    if (!seed_gaps_paid_) prune_ = false;
   } else {
     perm_.resize(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) perm_[i] = i;
@@ -470,6 +483,11 @@ void SegmentSolver::run(const KMeansArgs& a, int64_t s, bool parallel, int threa
       std::swap(perm_[t], perm_[t + uniform_index(a.seed, stream, t, n - t)]);
       std::copy(xs + perm_[t] * d, xs + (perm_[t] + 1) * d, C + t * d);
     }
+  }
+  if (prune_ && init_pruning(xs, n, d, parallel, threads)) {
+    lower_.resize(static_cast<size_t>(n * bound_stride(k)));
+  } else {
+    prune_ = false;
   }
 
   double inertia = 0.0;
@@ -508,7 +526,7 @@ void segmented_kmeans_cpu(const KMeansArgs& a) {
   // FEDRAS_KMEANS_PRUNE=0 turns the exact pruning off (the tests check that it changes no
   // bit); FEDRAS_KMEANS_STATS=1 prints how many rows each call scored in full.
   const bool prune = env_switch("FEDRAS_KMEANS_PRUNE", true);
-  int64_t row_passes = 0, rows_scored = 0;
+  int64_t row_passes = 0, rows_scored = 0, seed_rows = 0, seed_skips = 0;
   std::vector<int64_t> big;
   for (int64_t s = 0; s < a.n_segments; ++s)
     if (a.offsets[s + 1] - a.offsets[s] > kBigSegmentRows) big.push_back(s);
@@ -524,6 +542,8 @@ void segmented_kmeans_cpu(const KMeansArgs& a) {
       {
         row_passes += solver.row_passes;
         rows_scored += solver.rows_scored;
+        seed_rows += solver.seed_rows;
+        seed_skips += solver.seed_skips;
       }
     }
   }
@@ -531,9 +551,14 @@ void segmented_kmeans_cpu(const KMeansArgs& a) {
   for (int64_t s : big) solver.run(a, s, true, threads);
   row_passes += solver.row_passes;
   rows_scored += solver.rows_scored;
+  seed_rows += solver.seed_rows;
+  seed_skips += solver.seed_skips;
   if (env_switch("FEDRAS_KMEANS_STATS", false))
-    std::fprintf(stderr, "segmented_kmeans(cpu): %lld of %lld row passes scored in full (pruning %s)\n",
-                 static_cast<long long>(rows_scored), static_cast<long long>(row_passes), prune ? "on" : "off");
+    std::fprintf(stderr,
+                 "segmented_kmeans(cpu): %lld of %lld row passes scored in full, %lld of %lld seeding "
+                 "distances skipped (pruning %s)\n",
+                 static_cast<long long>(rows_scored), static_cast<long long>(row_passes),
+                 static_cast<long long>(seed_skips), static_cast<long long>(seed_rows), prune ? "on" : "off");
 }
 
 }  // namespace fedras
