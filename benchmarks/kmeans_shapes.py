@@ -2,7 +2,7 @@
 one huge one (a server's downlink clustering), on one device.
 
     python benchmarks/kmeans_shapes.py [--device cuda] [--repeat 3] [--iters 10] [--only TEXT]
-                                       [--round ml1m-synth]
+                                       [--round ml1m-synth] [--pruning both]
 
 Random rows (d=32), ``--iters`` iterations at most (0: the k-means++ seeding and one
 assignment pass), tol 1e-4; ``--only`` keeps the layouts whose name contains TEXT.
@@ -13,7 +13,8 @@ Runs at ``--iters 0`` and ``--iters N`` give the seeding's time and a pass's by 
 Random rows have no cluster structure, so the CPU op's exact pruning (see
 ``segmented_kmeans``) switches itself off early on them. ``--round SHAPE`` adds the real
 thing: the uplink clustering of one round of ``benchmarks/round.py``'s SHAPE, captured
-from a simulation and timed with the pruning on and off (``FEDRAS_KMEANS_PRUNE``).
+from a simulation and timed with the pruning on and off (``FEDRAS_KMEANS_PRUNE``);
+``--pruning both`` times the random layouts both ways too.
 """
 from __future__ import annotations
 
@@ -21,7 +22,6 @@ import argparse
 import os
 import statistics
 import time
-from typing import Tuple
 
 import torch
 
@@ -43,22 +43,39 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def time_call(device: str, repeat: int, call, warmup: bool = True) -> Tuple[float, object]:
-    """Median seconds of ``repeat`` calls (after an untimed warm-up one), and the last result."""
-    times, res = [], None
-    for r in range(repeat + int(warmup)):
-        sync(device)
-        t = time.perf_counter()
-        res = call(r)
-        sync(device)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times[int(warmup):]), res
+def time_variants(device: str, repeat: int, variants, call) -> dict:
+    """Median seconds and last result of ``call(r)`` per variant, ``repeat`` timed calls
+    each after one warm-up. A variant is a ``FEDRAS_KMEANS_PRUNE`` value (None: leave the
+    environment alone); variants alternate call by call, so that a noisy machine treats
+    them alike."""
+    times: dict = {v: [] for v in variants}
+    results: dict = {}
+    before = os.environ.get("FEDRAS_KMEANS_PRUNE")
+    try:
+        for r in range(repeat + 1):  # the first round of calls warms up
+            for v in variants:
+                if v is not None:
+                    os.environ["FEDRAS_KMEANS_PRUNE"] = v
+                sync(device)
+                t = time.perf_counter()
+                results[v] = call(r)
+                sync(device)
+                if r:
+                    times[v].append(time.perf_counter() - t)
+    finally:
+        if before is None:
+            os.environ.pop("FEDRAS_KMEANS_PRUNE", None)
+        else:
+            os.environ["FEDRAS_KMEANS_PRUNE"] = before
+    return {v: (statistics.median(times[v]), results[v]) for v in variants}
 
 
-def print_row(name: str, rows: int, k: int, d: int, seconds: float, res) -> None:
-    iters = float(res.n_iter.double().mean())
-    flops = 2.0 * rows * k * d * (iters + 1)
-    print(f"{name:<34} {rows:>10,} {seconds * 1e3:>10.2f} {iters:>10.1f} {flops / seconds / 1e9:>8.1f}")
+def print_rows(name: str, rows: int, k: int, d: int, timed: dict) -> None:
+    for v, (seconds, res) in timed.items():
+        label = {None: name, "1": f"{name} pruned", "0": f"{name} unpruned"}[v]
+        iters = float(res.n_iter.double().mean())
+        flops = 2.0 * rows * k * d * (iters + 1)
+        print(f"{label:<34} {rows:>10,} {seconds * 1e3:>10.2f} {iters:>10.1f} {flops / seconds / 1e9:>8.1f}")
 
 
 def captured_uplink(shape: str, device: str) -> dict:
@@ -91,7 +108,10 @@ def main() -> None:
     p.add_argument("--only", default="")
     p.add_argument("--round", default="", help="also time the uplink of a round of this round.py shape "
                    "(e.g. ml1m-synth), with the CPU pruning on and off")
+    p.add_argument("--pruning", choices=["default", "both"], default="default",
+                   help="both: time the random layouts with the CPU pruning on and off, alternating")
     args = p.parse_args()
+    both = ("1", "0") if args.device == "cpu" else (None,)
     print(f"{'layout':<34} {'rows':>10} {'median ms':>10} {'mean iters':>10} {'GFLOP/s':>8}")
     for name, sizes, k in LAYOUTS:
         if args.only not in name:
@@ -100,30 +120,15 @@ def main() -> None:
         ptr[1:] = torch.tensor(sizes).cumsum(0)
         x = torch.randn(int(ptr[-1]), args.dim, generator=torch.Generator().manual_seed(0)).to(args.device) * 0.01
         offsets = ptr.to(args.device)
-        sec, res = time_call(args.device, args.repeat, lambda r: fx.segmented_kmeans(
-            x, offsets, k, iters=args.iters, tol=1e-4, seed=r))
-        print_row(name, x.shape[0], k, args.dim, sec, res)
+        timed = time_variants(args.device, args.repeat, both if args.pruning == "both" else (None,),
+                              lambda r: fx.segmented_kmeans(x, offsets, k, iters=args.iters, tol=1e-4, seed=r))
+        print_rows(name, x.shape[0], k, args.dim, timed)
     if args.round:
         c = captured_uplink(args.round, args.device)
-        x, d = c["x"], c["x"].shape[1]
         k = c["k"] if isinstance(c["k"], int) else int(torch.as_tensor(c["k"]).max())
-        variants = (("1", "pruned"), ("0", "unpruned")) if args.device == "cpu" else (("1", ""),)
-        times: dict = {flag: [] for flag, _ in variants}
-        before = os.environ.get("FEDRAS_KMEANS_PRUNE")
-        try:
-            for r in range(args.repeat):  # alternate, so that a noisy machine treats both alike
-                for flag, _ in variants:
-                    os.environ["FEDRAS_KMEANS_PRUNE"] = flag
-                    times[flag].append(time_call(args.device, 1, lambda _: fx.segmented_kmeans(
-                        x, c["offsets"], c["k"], **c["kw"]), warmup=r == 0))
-            for flag, label in variants:
-                sec = statistics.median(t for t, _ in times[flag])
-                print_row(f"{args.round} round uplink {label}".rstrip(), x.shape[0], k, d, sec, times[flag][-1][1])
-        finally:
-            if before is None:
-                os.environ.pop("FEDRAS_KMEANS_PRUNE")
-            else:
-                os.environ["FEDRAS_KMEANS_PRUNE"] = before
+        timed = time_variants(args.device, args.repeat, both,
+                              lambda r: fx.segmented_kmeans(c["x"], c["offsets"], c["k"], **c["kw"]))
+        print_rows(f"{args.round} round uplink", c["x"].shape[0], k, c["x"].shape[1], timed)
 
 
 if __name__ == "__main__":

@@ -59,17 +59,14 @@ def test_copy_into_a_torch_tensor():
     assert dst.tolist() == [3, 4, 0, 0, 0, 1]
 
 
-@pytest.mark.parametrize("start,length,where", [
-    ([-1], [2], "src"), ([5], [6], "src"), ([0], [-1], "src"), ([2**62], [2**62], "src"), ([11], [0], "src"),
-])
-def test_segments_outside_the_buffer_are_rejected(start, length, where):
+@pytest.mark.parametrize("start,length", [([-1], [2]), ([5], [6]), ([0], [-1]), ([2**62], [2**62]), ([11], [0])])
+def test_segments_outside_the_buffer_are_rejected(start, length):
     data = np.zeros(10, np.uint8)
-    for op in (lambda: fx.crc32_segments(data, start, length),
-               lambda: fx.copy_segments(data, start, length, np.zeros(100, np.uint8), [0])):
+    for mod in (fx, ref):  # the native op, and its reference agreeing
         with pytest.raises(IndexError, match="segment 0"):
-            op()
-        with pytest.raises(IndexError):  # the reference agrees
-            ref.crc32_segments(data, start, length)
+            mod.crc32_segments(data, start, length)
+        with pytest.raises(IndexError, match="segment 0"):
+            mod.copy_segments(data, start, length, np.zeros(100, np.uint8), [0])
 
 
 def test_destination_outside_is_rejected_and_nothing_is_written():

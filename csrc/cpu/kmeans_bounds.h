@@ -38,8 +38,11 @@ inline double score_eta(int64_t d) {
 }
 
 // Lower bounds live in float, eight to a vector, and every rounding goes down (see
-// reset and keeps_label). A bound of 0 is useless, never wrong; one that reaches the
-// subnormal range is useless anyway (see kTiny).
+// reset and keeps_label): kDown takes a non-negative bound below up to two float
+// roundings. A bound of 0 is useless, never wrong; one that reaches the subnormal range
+// is useless anyway (see kTiny).
+constexpr float kDown = 1.0f - 0x1p-22f;
+
 // k rounded up to whole vectors: the row stride of the bounds (padding lanes hold +inf).
 inline int64_t bound_stride(int64_t k) { return (k + 7) / 8 * 8; }
 
@@ -64,7 +67,7 @@ struct Pruning {
   FEDRAS_INLINE bool keeps_label(int64_t r, int a, double da) const {
     const int64_t kl = bound_stride(k);
     float* lo = lower + r * kl;
-    const v8f down = v8f{} + (1.0f - 0x1p-22f), zero = v8f{}, inf = zero + std::numeric_limits<float>::infinity();
+    const v8f down = v8f{} + kDown, zero = v8f{}, inf = zero + std::numeric_limits<float>::infinity();
     v8f m = inf;
     v8i lane = v8i{0, 1, 2, 3, 4, 5, 6, 7} - a;  // 0 in a's lane: a's own bound is not a rival
     for (int64_t c = 0; c < kl; c += 8, lane += 8) {
@@ -89,7 +92,7 @@ struct Pruning {
     float* lo = lower + r * kl;
     const double xn = xnorm[r];
     const v8f base = v8f{} + static_cast<float>(xn * xn - 2.0 * margin(xn));
-    const v8f down = v8f{} + (1.0f - 0x1p-22f), zero = v8f{};
+    const v8f down = v8f{} + kDown, zero = v8f{};
     for (int64_t c = 0; c < kl; c += 8) {
       v8f t = load8(scores + c) + base;
       t = t > zero ? t : zero;

@@ -206,16 +206,29 @@ double seed_block(const double* xs, int64_t r0, int64_t r1, int64_t d, const dou
   return acc;
 }
 
+// What the pruning spared, for FEDRAS_KMEANS_STATS.
+struct PruneStats {
+  int64_t row_passes = 0;   // rows times Lloyd passes
+  int64_t rows_scored = 0;  // of which scored against every centroid
+  int64_t seed_rows = 0;    // rows times k-means++ centres after the first
+  int64_t seed_skips = 0;   // of which skipped by the gap test
+
+  PruneStats& operator+=(const PruneStats& o) {
+    row_passes += o.row_passes;
+    rows_scored += o.rows_scored;
+    seed_rows += o.seed_rows;
+    seed_skips += o.seed_skips;
+    return *this;
+  }
+};
+
 // Per-thread scratch, reused across the segments one thread solves.
 class SegmentSolver {
  public:
   explicit SegmentSolver(bool allow_pruning) : allow_pruning_(allow_pruning) {}
   void run(const KMeansArgs& a, int64_t s, bool parallel, int threads);
 
-  int64_t row_passes = 0;   // rows times Lloyd passes
-  int64_t rows_scored = 0;  // of which scored against every centroid
-  int64_t seed_rows = 0;    // rows times k-means++ centres after the first
-  int64_t seed_skips = 0;   // of which skipped by the gap test
+  PruneStats stats;
 
  private:
   bool init_pruning(const float* xs, int64_t n, int64_t d, bool parallel, int threads);
@@ -245,11 +258,11 @@ class SegmentSolver {
   std::vector<double> xd_;        // [n, d] the rows in double (k-means++)
   std::vector<int64_t> perm_;     // [n] random init
   std::vector<double> xnorm_;     // [n] ||x|| (pruning)
-  std::vector<float> lower_;      // [n, k] Lloyd lower bounds (pruning)
+  std::vector<float> lower_;      // [n, bound_stride(k)] Lloyd lower bounds (pruning)
   std::vector<float> cprev_;      // [k, d] the centroids before the last update (pruning)
   std::vector<float> drift_;      // [bound_stride(k)] how far each moved in it (pruning)
   std::vector<int32_t> nearest_;  // [n] nearest chosen centre while seeding (pruning)
-  std::vector<double> chosen_;    // [k, d] chosen centres in double while seeding
+  std::vector<int64_t> picks_;    // [k] the rows chosen as centres while seeding
   std::vector<double> gap2_;      // [k] ||new centre - chosen centre||^2 while seeding
 };
 
@@ -338,8 +351,8 @@ void SegmentSolver::pass(const float* xs, int64_t n, int64_t k, int64_t d, const
     any_changed = any_changed || blocks_[b].changed;
     last_scored_ += blocks_[b].scored;
   }
-  rows_scored += last_scored_;
-  row_passes += n;
+  stats.rows_scored += last_scored_;
+  stats.row_passes += n;
   *inertia = total;
   *changed = any_changed;
 }
@@ -377,7 +390,7 @@ void SegmentSolver::init_kmeanspp(const KMeansArgs& a, uint64_t stream, const fl
   xd_.resize(static_cast<size_t>(n * d));
   std::copy(xs, xs + n * d, xd_.begin());
   nearest_.resize(static_cast<size_t>(n));
-  chosen_.resize(static_cast<size_t>(k * d));
+  picks_.resize(static_cast<size_t>(k));
   gap2_.resize(static_cast<size_t>(k));
   std::vector<double> bsum(static_cast<size_t>(n_blocks_), 0.0);
   std::vector<int64_t> bskipped(static_cast<size_t>(n_blocks_), 0);
@@ -386,10 +399,10 @@ void SegmentSolver::init_kmeanspp(const KMeansArgs& a, uint64_t stream, const fl
   for (int64_t t = 0;; ++t) {
     std::copy(xs + pick * d, xs + (pick + 1) * d, C + t * d);
     if (t + 1 == k) break;
-    const double* centre = chosen_.data() + t * d;
-    std::copy(C + t * d, C + (t + 1) * d, chosen_.begin() + t * d);
+    picks_[t] = pick;
+    const double* centre = xd_.data() + pick * d;
     if (use_gaps)
-      for (int64_t j = 0; j < t; ++j) gap2_[j] = seed_distance(chosen_.data() + j * d, centre, d, false);
+      for (int64_t j = 0; j < t; ++j) gap2_[j] = seed_distance(xd_.data() + picks_[j] * d, centre, d, false);
     const double* gap2 = use_gaps ? gap2_.data() : nullptr;
     for_blocks(n_blocks_, parallel, threads, [&](int64_t b) {
       bsum[b] = seed_block(xd_.data(), b * kBlockRows, std::min(n, (b + 1) * kBlockRows), d, centre,
@@ -398,8 +411,8 @@ void SegmentSolver::init_kmeanspp(const KMeansArgs& a, uint64_t stream, const fl
     // Skipping under a fifth of the rows costs more than it saves (unclustered data).
     const int64_t skips = std::accumulate(bskipped.begin(), bskipped.end(), int64_t{0});
     if (t > 0) {
-      seed_rows += n;
-      seed_skips += skips;
+      stats.seed_rows += n;
+      stats.seed_skips += skips;
     }
     if (t == 1) seed_gaps_paid_ = use_gaps && 50 * skips >= n;
     if (use_gaps && t > 0 && 5 * skips < n) use_gaps = false;
@@ -526,7 +539,7 @@ void segmented_kmeans_cpu(const KMeansArgs& a) {
   // FEDRAS_KMEANS_PRUNE=0 turns the exact pruning off (the tests check that it changes no
   // bit); FEDRAS_KMEANS_STATS=1 prints how many rows each call scored in full.
   const bool prune = env_switch("FEDRAS_KMEANS_PRUNE", true);
-  int64_t row_passes = 0, rows_scored = 0, seed_rows = 0, seed_skips = 0;
+  PruneStats stats;
   std::vector<int64_t> big;
   for (int64_t s = 0; s < a.n_segments; ++s)
     if (a.offsets[s + 1] - a.offsets[s] > kBigSegmentRows) big.push_back(s);
@@ -540,25 +553,20 @@ void segmented_kmeans_cpu(const KMeansArgs& a) {
         if (a.offsets[s + 1] - a.offsets[s] <= kBigSegmentRows) solver.run(a, s, false, 1);
 #pragma omp critical(fedras_kmeans_stats)
       {
-        row_passes += solver.row_passes;
-        rows_scored += solver.rows_scored;
-        seed_rows += solver.seed_rows;
-        seed_skips += solver.seed_skips;
+        stats += solver.stats;
       }
     }
   }
   SegmentSolver solver(prune);
   for (int64_t s : big) solver.run(a, s, true, threads);
-  row_passes += solver.row_passes;
-  rows_scored += solver.rows_scored;
-  seed_rows += solver.seed_rows;
-  seed_skips += solver.seed_skips;
+  stats += solver.stats;
   if (env_switch("FEDRAS_KMEANS_STATS", false))
     std::fprintf(stderr,
                  "segmented_kmeans(cpu): %lld of %lld row passes scored in full, %lld of %lld seeding "
                  "distances skipped (pruning %s)\n",
-                 static_cast<long long>(rows_scored), static_cast<long long>(row_passes),
-                 static_cast<long long>(seed_skips), static_cast<long long>(seed_rows), prune ? "on" : "off");
+                 static_cast<long long>(stats.rows_scored), static_cast<long long>(stats.row_passes),
+                 static_cast<long long>(stats.seed_skips), static_cast<long long>(stats.seed_rows),
+                 prune ? "on" : "off");
 }
 
 }  // namespace fedras
