@@ -688,3 +688,20 @@ def test_field_size_is_each_fields_share_of_the_encoding():
             continue
         with_f = Message("k/up", 1, 2, {"s": fields["s"], name: f})
         assert field_size(name, f) == len(encode(with_f)) - len(encode(base)), name
+
+
+@pytest.mark.parametrize("bits", [1, 3, 4, 7, 8, 13, 16])
+def test_segment_packing_native_and_numpy_paths_agree(monkeypatch, bits):
+    from fedras.codec import bitpack
+
+    rng = np.random.default_rng(bits)
+    counts = rng.integers(0, 3000, 30)
+    counts[::7] = 0
+    idx = rng.integers(0, 1 << bits, int(counts.sum())).astype(np.int32)
+    assert idx.size * bits >= NATIVE_MIN_BITS  # the native branch
+    native = bitpack.pack_segments(idx, counts, bits)
+    back = bitpack.unpack_segments(native, counts, bits)
+    monkeypatch.setattr(bitpack, "NATIVE_MIN_BITS", 1 << 62)  # the numpy branch
+    assert np.array_equal(native, bitpack.pack_segments(idx, counts, bits))
+    assert np.array_equal(back, bitpack.unpack_segments(native, counts, bits))
+    assert np.array_equal(back, idx)

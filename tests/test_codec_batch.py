@@ -113,3 +113,16 @@ def test_batch_refuses_bad_envelopes():
         encode_batch("bad kind", 1, [0, 1, 2], col)
     with pytest.raises(ValueError, match="1..65535 fields"):
         encode_batch("k", 1, [0, 1, 2], {})
+
+
+@pytest.mark.parametrize("bits", [1, 5, 16])
+def test_large_packed_batch_equals_encode(bits):
+    # Enough index bits that pack_segments takes its native branch.
+    rng = np.random.default_rng(bits)
+    counts = rng.integers(0, 4000, 24)
+    idx = rng.integers(0, 1 << bits, int(counts.sum())).astype(np.int32)
+    columns = {"assign": PackedColumn(idx, csr(counts), bits)}
+    wires, _ = encode_batch("k", 3, list(range(24)), columns)
+    expected, msgs = reference("k", 3, range(24), columns)
+    assert wires == expected
+    assert all(decode(w) == m for w, m in zip(wires, msgs))

@@ -328,5 +328,5 @@ def encode_batch(kind: str, round_: int, senders: Sequence[int],
         cursor += nbytes
     crc = crc32_segments(out, at[:-1], length - _U32.size)
     _rows_at(_u32_columns(n, crc), out, cursor)
-    blob = out.tobytes()
-    return [blob[a:b] for a, b in zip(at[:-1].tolist(), at[1:].tolist())], sizes
+    view = memoryview(out)  # one copy per payload, not a whole-buffer copy first
+    return [view[a:b].tobytes() for a, b in zip(at[:-1].tolist(), at[1:].tolist())], sizes

@@ -26,7 +26,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Type
 
 import numpy as np
 
-from fedras_ext import copy_segments, crc32_segments, decode_varint_gaps
+from fedras_ext import copy_segments, crc32_segments, decode_varint_gaps, varint_gap_bytes
 
 from .batch import ArrayColumn, Column, PackedColumn, RowSetColumn, _offsets, _ragged_take
 from .bitpack import unpack_segments
@@ -34,8 +34,8 @@ from .fields import _NUMPY_MAX_BYTES, F16, F32, FIELD_TYPES, MAX_NDIM, Field, Pa
 from .limits import DEFAULT_LIMITS, Limits
 from .message import FORMAT_VERSION, MAGIC
 from .reader import is_valid_name
-from .rowset import BITMAP, DELTA_VARINT, RowSet, bitmap_nbytes, set_gaps
-from .varint import MAX_VARINT_BYTES, uvarint_lengths
+from .rowset import BITMAP, DELTA_VARINT, RowSet, bitmap_nbytes
+from .varint import MAX_VARINT_BYTES
 
 _FLOAT_TYPES = (F32, F16)
 
@@ -191,13 +191,9 @@ def _rowset_field(walk: _Walk, at, nbytes, count, encoding, universe: int) -> Tu
         # Canonical: a set goes as a bitmap only when its delta varints are not smaller,
         # which only sets of fewer ids than the bitmap's bytes can be.
         small = np.flatnonzero(got[maps] < width)
-        if small.size:
-            mine = np.isin(which, small)
-            sub_ids, sub_which = ids[mine], which[mine]
-            new_set = np.concatenate([[True], sub_which[1:] != sub_which[:-1]]) if sub_ids.size else sub_which == 0
-            gaps = set_gaps(sub_ids, new_set)
-            varint_len = np.bincount(sub_which, weights=uvarint_lengths(gaps), minlength=maps.size)
-            ok[maps[small]] &= varint_len[small] >= width
+        if small.size:  # the bits come out grouped by set, ascending within each
+            varint_len = varint_gap_bytes(ids, _offsets(got[maps])[small], got[maps][small])
+            ok[maps[small]] &= varint_len >= width
         parts.append((maps, ids.astype(np.int64)))
     varints = np.flatnonzero(encoding != BITMAP)
     if varints.size:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Tuple
 
 import numpy as np
 
@@ -108,13 +108,12 @@ def _varint_plan(ids: np.ndarray, universe: int) -> Tuple[np.ndarray, np.ndarray
     return (deltas, lengths) if int(lengths.sum()) < bitmap_len else None
 
 
-def set_gaps(ids: np.ndarray, first: Optional[np.ndarray] = None) -> np.ndarray:
-    """uint64 ``[n]``: the delta-varint values of sorted id sets laid end to end (int64
-    ``ids``), each set's first id as is (``first``: bool ``[n]`` marking them; None for a
-    single set), then the gaps to the previous id."""
+def set_gaps(ids: np.ndarray) -> np.ndarray:
+    """uint64 ``[n]``: the delta-varint values of one sorted id set (int64 ``ids``): the
+    first id as is, then the gaps to the previous id."""
     gaps = ids.astype(np.uint64)  # slicing beats np.diff on small arrays
     if ids.size > 1:
-        gaps[1:] -= (ids[:-1] if first is None else np.where(first[1:], 0, ids[:-1])).astype(np.uint64)
+        gaps[1:] -= ids[:-1].astype(np.uint64)
     return gaps
 
 
