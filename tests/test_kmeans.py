@@ -109,6 +109,41 @@ def test_cuda_matches_cpu_bit_for_bit(layout, metric, init):
     assert int(want.n_iter.max()) > 1  # the Lloyd loop ran, not only the init
 
 
+# The block path's own cases: a multi-chunk segment among enough segments to stay on
+# it, with a round's d and k; the shared row tile at its widest (d = 127), at an odd
+# d (the stride is d itself) and at d = 1 (partial last tiles); k == n; no tile and no
+# shared centroid cache (d = 130, k = 70: over 8,192 floats).
+BLOCK_LAYOUTS = {
+    "3-chunk-segment-among-64": ([40] * 63 + [5000], 32, 16),
+    "widest-tile": ([300, 7, 129], 127, 5),
+    "odd-d": ([200, 77], 31, 9),
+    "d-1-partial-tile": ([129, 3, 260], 1, 4),
+    "k-equals-n": ([5, 16, 40], 32, 16),
+    "no-tile-no-cache": ([600, 450, 300], 130, 70),
+}
+
+
+@needs_cuda
+@pytest.mark.cuda
+@pytest.mark.parametrize("layout", list(BLOCK_LAYOUTS))
+@pytest.mark.parametrize("metric,init", [("l2", "kmeans++"), ("cosine", "kmeans++"), ("l2", "random")])
+def test_cuda_block_path_matches_cpu_bit_for_bit(layout, metric, init):
+    sizes, d, k = BLOCK_LAYOUTS[layout]
+    g = torch.Generator().manual_seed(d)
+    x = torch.randn(sum(sizes), d, generator=g)
+    x[::7] = x[1::7][: x[::7].shape[0]]  # duplicates
+    x[::11] = 0.0
+    off = csr(sizes)
+    ids = torch.randint(0, 2**40, (len(sizes),), generator=g)
+    kw = dict(seed=5, metric=metric, init=init, iters=15, tol=0.0)
+    want = fx.segmented_kmeans(x, off, k, segment_ids=ids, **kw)
+    got = _cpu(fx.segmented_kmeans(x.cuda(), off.cuda(), k, segment_ids=ids.cuda(), **kw))
+    for name in fx.KMeansResult._fields:
+        assert torch.equal(getattr(got, name), getattr(want, name)), name
+    if not (metric == "cosine" and d == 1):  # then every row is -1, 0 or +1: no update moves
+        assert int(want.n_iter.max()) >= 1  # an update (the label sort, the member sums) ran
+
+
 # The layouts above all run into the iteration cap on the grid path. These stop early
 # there (CPU n_iter of the 5000-row segment in brackets): no label change [44..58], the
 # tol rule [5..6: iterations up to the host's every-4 check are queued and must be

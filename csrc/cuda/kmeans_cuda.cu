@@ -19,10 +19,13 @@
 // * The CPU reduces in fixed chunks of kChunkRows (= kBlockRows, 2048) rows: each chunk
 //   is summed in row order, then the chunk sums in chunk order. The kernel keeps that
 //   order: per-row values (k-means++ weights, distances) go to a per-row buffer, one
-//   thread per chunk sums it in row order, and thread 0 sums the chunks.
-// * Cluster sums: thread t owns (cluster, dim) pairs p = c * d + j (consecutive threads
-//   take consecutive dims, so reads of x coalesce) and sums the member rows in row
-//   order, chunk by chunk, combining the chunks in order as the CPU does.
+//   warp per chunk sums it in row order (its lanes load, a shuffle chain adds), and
+//   thread 0 sums the chunks.
+// * Cluster sums: the rows are stably sorted by label (block path: a counting sort in
+//   the block; grid path: CUB's radix sort). Thread t owns (cluster, dim) pairs
+//   p = c * d + j (consecutive threads take consecutive dims, so reads of x coalesce)
+//   and sums the cluster's members in row order, chunk by chunk, combining the chunks
+//   in order as the CPU does.
 // * Scores/distances mirror the CPU's lane structure (8 interleaved partial sums for
 //   the distances, a sequential float dot for the scores) and use the _rn intrinsics
 //   so that nvcc does not contract into FMAs (the CPU builds with -ffp-contract=off).
@@ -32,23 +35,34 @@
 //   xn     float  [n_rows * dim]                normalised rows (cosine; sized always,
 //                                               the size function does not know the metric)
 //   rowbuf double [n_rows]                      k-means++ weights / row distances /
-//                                               the random-init permutation (as int64)
+//                                               the random-init permutation (as int64) /
+//                                               the rows sorted by label (as uint32)
 //   bsum   double [n_rows / 2048 + n_segments + 1]  chunk sums; segment s uses
 //                                               [offsets[s] / 2048 + s, + ceil(rows / 2048))
 //   cn     float  [total_k]                     centroid norms
 //   sums   double [total_k * dim]               cluster sums
 //   counts int64  [total_k]                     cluster sizes
 //   cden   double [total_k]                     squared norms of the cosine sums
-//   keys, vals  uint32 [2][n_rows] each, starts int64 [total_k + 1], state GridState,
-//               CUB temp storage: the grid path's sort by label
+//   cursor int32  [total_k]                     block path's sort cursors (when not shared)
+//   starts int64  [total_k + n_segments + 1]    first sorted position of each label;
+//                                               segment s uses [k_offsets[s] + s, + k + 1)
+//   keys, vals  uint32 [2][n_rows] each, state GridState, CUB temp storage: the grid
+//               path's sort by label
 //
-// Shared memory: a centroid cache of kSmemFloats floats (32 KiB: centroids then their
-// norms), used by a segment when k * (dim + 1) <= kSmemFloats; larger segments read
-// the centroids from global memory (same arithmetic, same result). No size limit.
+// Shared memory (block path, SmemPlan), rows at an odd stride (smem_stride: dim, or
+// dim + 1 when dim is even) so that a warp reading the same word of 32 rows hits 32
+// banks:
+// * a row tile of kThreads rows (when dim <= 127 and the device has room): the rows a
+//   block scores are read once, coalesced, instead of one row per thread (which made
+//   the kernel L1-bound: ncu saw 84% of its sectors wasted);
+// * a centroid cache of at most kSmemFloats floats (32 KiB: the centroids, then their
+//   norms and the sort cursors), used by a segment when it fits; larger segments read
+//   those from global memory (same arithmetic, same result).
 //
 // Unchecked input stays in bounds: offsets are clamped to [0, n_rows], centroid
-// offsets to [0, total_k], k to min(k, rows); labels read back are only compared,
-// never used as an index; permutation entries are clamped before use.
+// offsets to [0, total_k], k to min(k, rows); labels read back are clamped before they
+// index the sort's cursors, sorted positions and rows are checked, and permutation
+// entries are clamped before use.
 #include <cub/cub.cuh>
 #include <cuda_runtime.h>
 
@@ -66,14 +80,20 @@
 namespace fedras {
 namespace {
 
-// 128 threads and at most 80 registers each: 6 blocks per SM (8 would spill). A block's
-// time goes mostly to serial, latency-bound steps (chunk sums, the k-means++ draw), so
-// more segments in flight per SM beats more threads per segment.
+// 128 threads and at most 96 registers each: 5 blocks per SM (6 spills since the row
+// tile and the label sort came in). A block's serial steps (the ordered chunk sums,
+// the k-means++ draw, the sort's placement) are latency-bound, so several segments in
+// flight per SM beat more threads per segment.
 constexpr int kThreads = 128;
-constexpr int kBlocksPerSm = 6;
+constexpr int kBlocksPerSm = 5;
 constexpr int kGridThreads = 256;      // grid path kernels
 constexpr int64_t kChunkRows = 2048;   // must equal kBlockRows in kmeans_cpu.cpp
 constexpr int64_t kSmemFloats = 8192;  // centroid cache: at most 32 KiB of dynamic shared memory
+constexpr int64_t kTileFloats = 16384; // row tile: kThreads rows of smem_stride(d) floats, d <= 127 (64 KiB)
+
+// Row stride in shared memory: odd, so that the 32 threads of a warp reading word j
+// of 32 different rows (or centroids) hit 32 different banks.
+__host__ __device__ __forceinline__ int64_t smem_stride(int64_t d) { return d | 1; }
 constexpr int64_t kFewSegments = 64;   // fewer segments than this leave most SMs idle
 constexpr int64_t kHugeRows = 65536;   // a segment this large is the block path's whole tail
 constexpr int kDoneCheckEvery = 4;     // grid path: iterations between host reads of `done`
@@ -103,6 +123,7 @@ struct Workspace {
   double* cden;
   uint32_t* keys[2];
   uint32_t* vals[2];
+  int* cursor;
   long long* starts;
   GridState* state;
   void* temp;
@@ -137,7 +158,8 @@ int64_t carve(void* base, int64_t n_rows, int64_t n_segments, int64_t total_k, i
   const int64_t sort_rows = n_rows > kChunkRows ? n_rows : 0;
   for (int i = 0; i < 2; ++i) ws.keys[i] = w.take<uint32_t>(sort_rows);
   for (int i = 0; i < 2; ++i) ws.vals[i] = w.take<uint32_t>(sort_rows);
-  ws.starts = w.take<long long>(total_k + 1);
+  ws.cursor = w.take<int>(total_k);
+  ws.starts = w.take<long long>(total_k + n_segments + 1);
   ws.state = w.take<GridState>(1);
   ws.temp_bytes = sort_rows > 0 ? temp_bytes : 0;
   ws.temp = w.take<uint8_t>(ws.temp_bytes);
@@ -219,14 +241,15 @@ __device__ __forceinline__ double assigned_distance(const float* x, const float*
 }
 
 // argmin over c of cn[c] - 2 x.c (float dot in j order), ties to the lowest index;
-// 0 when no score is below +inf (e.g. NaN input).
-__device__ __forceinline__ int64_t best_centroid(const float* x, const float* C, const float* cn, int64_t k,
-                                                 int64_t d) {
+// 0 when no score is below +inf (e.g. NaN input). Centroid c starts at C + c * cstride.
+__device__ __forceinline__ int64_t best_centroid(const float* x, const float* C, int64_t cstride, const float* cn,
+                                                 int64_t k, int64_t d) {
   int64_t best = 0;
   float best_score = INFINITY;
   for (int64_t c = 0; c < k; ++c) {
-    const float* cc = C + c * d;
+    const float* cc = C + c * cstride;
     float dot = 0.0f;
+#pragma unroll 8
     for (int64_t j = 0; j < d; ++j) dot = __fadd_rn(dot, __fmul_rn(x[j], cc[j]));
     const float score = __fsub_rn(cn[c], __fmul_rn(2.0f, dot));
     if (score < best_score) {
@@ -240,13 +263,66 @@ __device__ __forceinline__ int64_t best_centroid(const float* x, const float* C,
 // ---------------------------------------------------------------- shared steps
 // Per-element pieces of the Lloyd steps, used by both launch paths.
 
-// Sum of rowbuf over chunk b of a segment of n rows, in row order.
-__device__ __forceinline__ double chunk_sum(const double* rowbuf, int64_t n, int64_t b) {
+constexpr unsigned kFullMask = 0xffffffffu;
+
+// Rows [r0, r1) of chunk b of a segment of n rows.
+__device__ __forceinline__ int64_t chunk_end(int64_t n, int64_t b) {
   const int64_t r0 = b * kChunkRows;
-  const int64_t r1 = (n - r0) < kChunkRows ? n : r0 + kChunkRows;
+  return (n - r0) < kChunkRows ? n : r0 + kChunkRows;
+}
+
+// v[0] + v[1] + ... + v[m-1], added in that order to a zero (the CPU's chunk sum), by
+// one whole warp: each lane loads every 32nd value and the running sum walks the
+// lanes by shuffle, so the loads overlap and only the additions are serial. Every
+// lane returns the same total.
+__device__ __forceinline__ double warp_ordered_sum(const double* v, int64_t m) {
+  const int lane = threadIdx.x & 31;
   double acc = 0.0;
-  for (int64_t r = r0; r < r1; ++r) acc = __dadd_rn(acc, rowbuf[r]);
+  for (int64_t base = 0; base < m; base += 32) {
+    const double mine = base + lane < m ? v[base + lane] : 0.0;
+    const int count = (m - base) < 32 ? static_cast<int>(m - base) : 32;
+#pragma unroll
+    for (int t = 0; t < 32; ++t)
+      if (t < count) acc = __dadd_rn(acc, __shfl_sync(kFullMask, mine, t));
+  }
   return acc;
+}
+
+// bsum[b] = sum of rowbuf over chunk b, in row order; warp w of `warps` takes chunks
+// w, w + warps, ... (all lanes of a warp call it alike).
+__device__ __forceinline__ void warp_chunk_sums(const double* rowbuf, double* bsum, int64_t n, int64_t nb,
+                                                int64_t w, int64_t warps) {
+  for (int64_t b = w; b < nb; b += warps) {
+    const double s = warp_ordered_sum(rowbuf + b * kChunkRows, chunk_end(n, b) - b * kChunkRows);
+    if ((threadIdx.x & 31) == 0) bsum[b] = s;
+  }
+}
+
+// Sum of xs[r * d + j] over the rows r = rows[q], q in [q0, q1) (ascending rows of a
+// segment of n): each chunk's members in row order, then the chunk sums in chunk
+// order, as the CPU's cluster sums. An empty chunk adds +0.0 there, which changes
+// nothing (a sum that starts at +0.0 is never -0.0), so skipping it gives the same bits.
+__device__ __forceinline__ double member_sum(const float* xs, int64_t n, int64_t d, int64_t j, const uint32_t* rows,
+                                             int64_t q0, int64_t q1) {
+  double total = 0.0, acc = 0.0;
+  int64_t chunk = -1;
+  // Positions outside [0, n), and rows past n, only come from overlapping (unchecked)
+  // segments racing on the sort; clamped, they cannot leave the segment.
+  if (q0 < 0) q0 = 0;
+  if (q1 > n) q1 = n;
+  for (int64_t q = q0; q < q1; ++q) {
+    int64_t r = rows[q];
+    if (r >= n) r = n - 1;
+    const int64_t b = r / kChunkRows;
+    if (b != chunk) {
+      if (chunk >= 0) total = __dadd_rn(total, acc);
+      acc = 0.0;
+      chunk = b;
+    }
+    acc = __dadd_rn(acc, static_cast<double>(xs[r * d + j]));
+  }
+  if (chunk >= 0) total = __dadd_rn(total, acc);
+  return total;
 }
 
 // ||C[c]||^2 in float, j in order (0 for cosine: the scores are then -2 x.c).
@@ -288,6 +364,51 @@ __device__ __forceinline__ bool centroid_value(int64_t p, int64_t d, bool cosine
   return true;
 }
 
+// The next k-means++ centre after centre t from the weights `mind` [n] and their chunk
+// sums `bsum` [nb]: the first row whose running weight exceeds u * total (chunks first,
+// then rows). Called by all lanes of one warp (they compute alike and return the same
+// row); shared by both launch paths.
+__device__ __forceinline__ int64_t kmeanspp_pick(uint64_t seed, uint64_t stream, int64_t t, int64_t n, int64_t nb,
+                                                 const double* bsum, const double* mind) {
+  double total = 0.0;
+  for (int64_t b = 0; b < nb; ++b) total = __dadd_rn(total, bsum[b]);
+  int64_t p = 0;
+  if (total > 0.0) {
+    const double target = __dmul_rn(uniform01(seed, stream, static_cast<uint64_t>(t + 1)), total);
+    const int lane = threadIdx.x & 31;
+    double run = 0.0;
+    for (int64_t b = 0; b < nb; ++b) {
+      if (__dadd_rn(run, bsum[b]) <= target && b + 1 < nb) {
+        run = __dadd_rn(run, bsum[b]);
+        continue;
+      }
+      const int64_t r0 = b * kChunkRows, r1 = chunk_end(n, b);
+      double within = 0.0;
+      p = r1 - 1;
+      bool found = false;
+      for (int64_t base = r0; base < r1 && !found; base += 32) {
+        const double mine = base + lane < r1 ? mind[base + lane] : 0.0;
+        const int count = (r1 - base) < 32 ? static_cast<int>(r1 - base) : 32;
+        for (int i = 0; i < count; ++i) {  // warp-uniform: every lane holds the same sums
+          within = __dadd_rn(within, __shfl_sync(kFullMask, mine, i));
+          if (__dadd_rn(run, within) > target) {
+            p = base + i;
+            found = true;
+            break;
+          }
+        }
+      }
+      break;
+    }
+    // Rounding can leave p on a zero-weight row; step back to a real one.
+    while (p > 0 && mind[p] == 0.0) --p;
+  } else {
+    // Every row coincides with a chosen centre: any row is as good as any other.
+    p = uniform_index(seed, stream, static_cast<uint64_t>(t + 1), n);
+  }
+  return p;
+}
+
 // ---------------------------------------------------------------- block-level steps
 // Every function below is called by all threads of the block with the same
 // arguments, and contains __syncthreads, so control flow must stay block-uniform.
@@ -302,57 +423,50 @@ struct Segment {
   const float* xs;  // [n, d] rows (normalised for cosine)
   float* C;         // [k, d] centroids (the output)
   int32_t* labels;  // [n] (the output)
-  double* rowbuf;   // [n]
+  double* rowbuf;   // [n]; between a pass and the update: uint32 rows sorted by label
   double* bsum;     // [nb]
   float* cn;        // [k] centroid norms (global or shared)
-  const float* Cr;  // [k, d] centroids as read by the assignment (global or shared copy)
+  const float* Cr;  // centroids as read by the assignment: C, or the shared copy Cs
+  int64_t cstride;  // row stride of Cr: d, or smem_stride(d) in the shared copy
   float* Cs;        // shared copy, or nullptr
+  float* tile;      // shared [blockDim, smem_stride(d)] rows being scored, or nullptr: read xs
+  int* cursor;      // [k] (global or shared) counting-sort cursors
+  long long* starts;  // [k + 1] first sorted position of each label
   double* sums;     // [k, d]
   long long* counts;  // [k]
   double* cden;     // [k]
 };
 
-// bsum[b] = sum of rowbuf over chunk b, in row order.
-__device__ __forceinline__ void chunk_sums(const Segment& g) {
-  for (int64_t b = threadIdx.x; b < g.nb; b += blockDim.x) g.bsum[b] = chunk_sum(g.rowbuf, g.n, b);
+// The rows a block works on at once: [i0, i0 + blockDim) of the segment. With a tile,
+// they are first copied to shared memory in coalesced reads, in rows of smem_stride(d)
+// floats so that thread t reading its row t hits distinct banks; without, each thread
+// reads its own row of xs (one 32-sector access per word: the kernel was L1-bound). Returns the calling thread's row (i0 + threadIdx.x < n).
+__device__ __forceinline__ const float* block_rows(const Segment& g, int64_t i0) {
+  const int64_t d = g.d, stride = smem_stride(d);
+  if (g.tile == nullptr) return g.xs + (i0 + threadIdx.x) * d;
+  const int64_t rows = (g.n - i0) < blockDim.x ? g.n - i0 : blockDim.x;
+  const float* src = g.xs + i0 * d;
+  __syncthreads();  // every thread is done with the previous rows
+  // p = r * d + j walks the rows' floats; (r, j) advance by blockDim without division.
+  const int step_r = static_cast<int>(blockDim.x / d), step_j = static_cast<int>(blockDim.x % d);
+  int r = static_cast<int>(threadIdx.x / d), j = static_cast<int>(threadIdx.x % d);
+  const int total = static_cast<int>(rows * d);
+  for (int p = threadIdx.x; p < total; p += blockDim.x) {
+    g.tile[r * stride + j] = src[p];
+    r += step_r;
+    j += step_j;
+    if (j >= d) {
+      j -= d;
+      ++r;
+    }
+  }
+  __syncthreads();
+  return g.tile + threadIdx.x * stride;
 }
 
-// The next k-means++ centre after centre t from the weights `mind` [n] and their chunk
-// sums `bsum` [nb]: the first row whose running weight exceeds u * total (chunks first,
-// then rows). One thread; shared by both launch paths.
-__device__ __forceinline__ int64_t kmeanspp_pick(uint64_t seed, uint64_t stream, int64_t t, int64_t n, int64_t nb,
-                                                 const double* bsum, const double* mind) {
-  double total = 0.0;
-  for (int64_t b = 0; b < nb; ++b) total = __dadd_rn(total, bsum[b]);
-  int64_t p = 0;
-  if (total > 0.0) {
-    const double target = __dmul_rn(uniform01(seed, stream, static_cast<uint64_t>(t + 1)), total);
-    double run = 0.0;
-    for (int64_t b = 0; b < nb; ++b) {
-      if (__dadd_rn(run, bsum[b]) <= target && b + 1 < nb) {
-        run = __dadd_rn(run, bsum[b]);
-        continue;
-      }
-      const int64_t r0 = b * kChunkRows;
-      const int64_t r1 = (n - r0) < kChunkRows ? n : r0 + kChunkRows;
-      double within = 0.0;
-      p = r1 - 1;
-      for (int64_t r = r0; r < r1; ++r) {
-        within = __dadd_rn(within, mind[r]);
-        if (__dadd_rn(run, within) > target) {
-          p = r;
-          break;
-        }
-      }
-      break;
-    }
-    // Rounding can leave p on a zero-weight row; step back to a real one.
-    while (p > 0 && mind[p] == 0.0) --p;
-  } else {
-    // Every row coincides with a chosen centre: any row is as good as any other.
-    p = uniform_index(seed, stream, static_cast<uint64_t>(t + 1), n);
-  }
-  return p;
+// bsum[b] = sum of rowbuf over chunk b, in row order (the block's warps share chunks).
+__device__ __forceinline__ void chunk_sums(const Segment& g) {
+  warp_chunk_sums(g.rowbuf, g.bsum, g.n, g.nb, threadIdx.x / 32, blockDim.x / 32);
 }
 
 __device__ __forceinline__ void init_kmeanspp(const Segment& g, uint64_t seed, long long* s_pick) {
@@ -364,14 +478,21 @@ __device__ __forceinline__ void init_kmeanspp(const Segment& g, uint64_t seed, l
     if (t + 1 == g.k) break;
     __syncthreads();  // centre t is visible
     const float* c = g.C + t * d;
-    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
-      const double dist = seed_distance(g.xs + i * d, c, d, g.cosine);
-      mind[i] = t == 0 ? dist : (dist < mind[i] ? dist : mind[i]);  // std::min(mind, dist)
+    for (int64_t i0 = 0; i0 < n; i0 += blockDim.x) {
+      const float* x = block_rows(g, i0);
+      const int64_t i = i0 + threadIdx.x;
+      if (i < n) {
+        const double dist = seed_distance(x, c, d, g.cosine);
+        mind[i] = t == 0 ? dist : (dist < mind[i] ? dist : mind[i]);  // std::min(mind, dist)
+      }
     }
     __syncthreads();
     chunk_sums(g);
     __syncthreads();
-    if (threadIdx.x == 0) *s_pick = kmeanspp_pick(seed, g.stream, t, n, g.nb, g.bsum, mind);
+    if (threadIdx.x < 32) {
+      const int64_t p = kmeanspp_pick(seed, g.stream, t, n, g.nb, g.bsum, mind);
+      if (threadIdx.x == 0) *s_pick = p;
+    }
     __syncthreads();
     pick = *s_pick;  // in [0, n)
   }
@@ -406,16 +527,22 @@ __device__ __forceinline__ double lloyd_pass(const Segment& g, bool track_change
   // Centroid norms (and the shared copy of the centroids).
   for (int64_t c = threadIdx.x; c < k; c += blockDim.x) g.cn[c] = centroid_norm(g.C, c, d, g.cosine);
   if (g.Cs != nullptr)
-    for (int64_t p = threadIdx.x; p < k * d; p += blockDim.x) g.Cs[p] = g.C[p];
+    for (int64_t p = threadIdx.x; p < k * d; p += blockDim.x) {
+      const int64_t c = p / d, j = p - c * d;
+      g.Cs[c * g.cstride + j] = g.C[p];
+    }
   __syncthreads();
 
   int local_changed = 0;
-  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
-    const float* x = g.xs + i * d;
-    const int64_t b = best_centroid(x, g.Cr, g.cn, k, d);
-    g.rowbuf[i] = assigned_distance(x, g.Cr + b * d, d, g.cosine);
-    if (track_changes && g.labels[i] != b) local_changed = 1;
-    g.labels[i] = static_cast<int32_t>(b);
+  for (int64_t i0 = 0; i0 < n; i0 += blockDim.x) {
+    const float* x = block_rows(g, i0);
+    const int64_t i = i0 + threadIdx.x;
+    if (i < n) {
+      const int64_t b = best_centroid(x, g.Cr, g.cstride, g.cn, k, d);
+      g.rowbuf[i] = assigned_distance(x, g.Cr + b * g.cstride, d, g.cosine);
+      if (track_changes && g.labels[i] != b) local_changed = 1;
+      g.labels[i] = static_cast<int32_t>(b);
+    }
   }
   const int any_changed = __syncthreads_or(local_changed);
   chunk_sums(g);
@@ -430,28 +557,63 @@ __device__ __forceinline__ double lloyd_pass(const Segment& g, bool track_change
   return *s_inertia;
 }
 
+// The segment's rows stably sorted by label into `order` (rowbuf, as uint32), and
+// starts[c] = the first position of label c (starts[k] = n): a counting sort whose
+// placement one warp does 32 rows at a time, each row after the earlier rows of its
+// label (__match_any_sync groups a step's equal labels). Integer counts only, so the
+// result does not depend on timing. Labels are clamped and positions checked: with
+// overlapping (unchecked) segments another block may rewrite labels meanwhile.
+__device__ __forceinline__ int sort_label(const Segment& g, int64_t i) {
+  const int32_t l = g.labels[i];
+  return l < 0 ? 0 : (l >= g.k ? static_cast<int>(g.k - 1) : l);
+}
+
+__device__ __forceinline__ void sort_by_label(const Segment& g) {
+  const int64_t n = g.n, k = g.k;
+  uint32_t* order = reinterpret_cast<uint32_t*>(g.rowbuf);
+  for (int64_t c = threadIdx.x; c < k; c += blockDim.x) g.cursor[c] = 0;
+  __syncthreads();
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) atomicAdd(&g.cursor[sort_label(g, i)], 1);
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    long long at = 0;
+    for (int64_t c = 0; c < k; ++c) {
+      const int count = g.cursor[c];
+      g.starts[c] = at;
+      g.cursor[c] = static_cast<int>(at);
+      at += count;
+    }
+    g.starts[k] = at;
+  }
+  __syncthreads();
+  if (threadIdx.x < 32) {
+    const int lane = threadIdx.x;
+    for (int64_t base = 0; base < n; base += 32) {
+      const int64_t i = base + lane;
+      const int label = i < n ? sort_label(g, i) : -1;  // -1: no row
+      const unsigned same = __match_any_sync(kFullMask, label);
+      if (label >= 0) {
+        const int64_t pos = g.cursor[label] + __popc(same & ((1u << lane) - 1u));
+        if (pos >= 0 && pos < n) order[pos] = static_cast<uint32_t>(i);
+      }
+      __syncwarp();
+      if (label >= 0 && lane == __ffs(same) - 1) g.cursor[label] += __popc(same);
+      __syncwarp();
+    }
+  }
+  __syncthreads();
+}
+
 // New centroids from the current labels; returns false if no centroid value changed.
 // Empty clusters (and, for cosine, zero sums) keep their centroid.
 __device__ __forceinline__ bool update_centroids(const Segment& g) {
-  const int64_t n = g.n, k = g.k, d = g.d;
+  const int64_t k = g.k, d = g.d;
+  sort_by_label(g);
+  const uint32_t* order = reinterpret_cast<const uint32_t*>(g.rowbuf);
   for (int64_t p = threadIdx.x; p < k * d; p += blockDim.x) {
     const int64_t c = p / d, j = p - c * d;
-    double total = 0.0;
-    long long count = 0;
-    for (int64_t b = 0; b < g.nb; ++b) {
-      const int64_t r0 = b * kChunkRows;
-      const int64_t r1 = (n - r0) < kChunkRows ? n : r0 + kChunkRows;
-      double acc = 0.0;
-      for (int64_t r = r0; r < r1; ++r) {
-        if (g.labels[r] == c) {
-          acc = __dadd_rn(acc, static_cast<double>(g.xs[r * d + j]));
-          ++count;
-        }
-      }
-      total = b == 0 ? acc : __dadd_rn(total, acc);
-    }
-    g.sums[p] = total;
-    if (j == 0) g.counts[c] = count;
+    g.sums[p] = member_sum(g.xs, g.n, d, j, order, g.starts[c], g.starts[c + 1]);
+    if (j == 0) g.counts[c] = g.starts[c + 1] - g.starts[c];
   }
   __syncthreads();
   if (g.cosine) {
@@ -468,8 +630,35 @@ __device__ __forceinline__ bool update_centroids(const Segment& g) {
   return __syncthreads_or(local_moved) != 0;
 }
 
+// Dynamic shared memory of the block path: a row tile of tile_floats floats (0: none),
+// then cache_floats floats for a segment's centroids (rows of smem_stride(d)), their
+// norms and the sort cursors, used when k * (smem_stride(d) + 2) fits (else in global
+// memory; same arithmetic either way).
+struct SmemPlan {
+  int64_t tile_floats;
+  int64_t cache_floats;
+  int64_t device_limit;  // bytes a block may opt in to on this device (host only)
+};
+
+// The block path's shared memory for rows of d floats and segments of at most
+// max_block_k centroids, within what the device lets a block opt in to (a T4 allows
+// 64 KiB, an H100 227 KiB): the centroid cache first, then the tile if it still fits.
+// The opt-in is always set to the device's own limit, so concurrent host threads
+// never lower it under each other's launches.
+SmemPlan smem_plan(int64_t d, int64_t max_block_k, int device) {
+  int optin = 0;
+  FEDRAS_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  const int64_t room = (static_cast<int64_t>(optin) - 64) / static_cast<int64_t>(sizeof(float));  // static smem
+  SmemPlan plan{};
+  plan.device_limit = std::min<int64_t>(optin, (kTileFloats + kSmemFloats) * static_cast<int64_t>(sizeof(float)));
+  plan.cache_floats = std::min({max_block_k * (smem_stride(d) + 2), kSmemFloats, room});
+  const int64_t tile = kThreads * smem_stride(d);
+  plan.tile_floats = tile <= kTileFloats && plan.cache_floats + tile <= room ? tile : 0;
+  return plan;
+}
+
 __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
-    kmeans_kernel(const KMeansArgs a, const Workspace w, int64_t smem_floats) {
+    kmeans_kernel(const KMeansArgs a, const Workspace w, SmemPlan plan) {
   extern __shared__ float smem[];
   __shared__ long long s_pick;
   __shared__ double s_inertia;
@@ -509,17 +698,25 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm)
     g.labels = labels;
     g.rowbuf = w.rowbuf + r0;
     g.bsum = w.bsum + (r0 / kChunkRows + s);
+    g.starts = w.starts + (k0 + s);
     g.sums = w.sums + k0 * d;
     g.counts = w.counts + k0;
     g.cden = w.cden + k0;
-    if (k * (d + 1) <= smem_floats) {
-      g.Cs = smem;
-      g.cn = smem + k * d;
-      g.Cr = smem;
+    g.tile = plan.tile_floats > 0 ? smem : nullptr;
+    float* cache = smem + plan.tile_floats;
+    const int64_t cs = smem_stride(d);
+    if (k * (cs + 2) <= plan.cache_floats) {
+      g.Cs = cache;
+      g.cn = cache + k * cs;
+      g.cursor = reinterpret_cast<int*>(cache + k * (cs + 1));
+      g.Cr = g.Cs;
+      g.cstride = cs;
     } else {
       g.Cs = nullptr;
       g.cn = w.cn + k0;
+      g.cursor = w.cursor + k0;
       g.Cr = g.C;
+      g.cstride = d;
     }
 
     if (a.cosine) {
@@ -617,15 +814,16 @@ __global__ void grid_seed(GridSegment g, int64_t t) {
   }
 }
 
-// bsum[b] = sum of rowbuf over chunk b, in row order (chunk_sums).
+// bsum[b] = sum of rowbuf over chunk b, in row order (chunk_sums), a warp per chunk.
 __global__ void grid_chunk_sums(GridSegment g) {
   if (g.st->done) return;
-  for (int64_t b = grid_tid(); b < g.nb; b += grid_stride()) g.bsum[b] = chunk_sum(g.rowbuf, g.n, b);
+  warp_chunk_sums(g.rowbuf, g.bsum, g.n, g.nb, grid_tid() / 32, grid_stride() / 32);
 }
 
-// The next k-means++ centre from the weights (init_kmeanspp's thread-0 part); one thread.
+// The next k-means++ centre from the weights (init_kmeanspp's warp-0 part); one warp.
 __global__ void grid_pick(GridSegment g, uint64_t seed, int64_t t) {
-  g.st->pick = kmeanspp_pick(seed, g.stream, t, g.n, g.nb, g.bsum, g.rowbuf);
+  const int64_t p = kmeanspp_pick(seed, g.stream, t, g.n, g.nb, g.bsum, g.rowbuf);
+  if (threadIdx.x == 0) g.st->pick = p;
 }
 
 // Random init (init_random): identity permutation, k Fisher-Yates draws, copy.
@@ -669,7 +867,7 @@ __global__ void grid_assign(GridSegment g, bool track_changes) {
   int local_changed = 0;
   for (int64_t i = grid_tid(); i < g.n; i += grid_stride()) {
     const float* x = g.xs + i * g.d;
-    const int64_t b = best_centroid(x, g.C, g.cn, g.k, g.d);
+    const int64_t b = best_centroid(x, g.C, g.d, g.cn, g.k, g.d);
     g.rowbuf[i] = assigned_distance(x, g.C + b * g.d, g.d, g.cosine);
     if (track_changes && g.labels[i] != b) local_changed = 1;
     g.labels[i] = static_cast<int32_t>(b);
@@ -717,27 +915,12 @@ __global__ void grid_starts(GridSegment g, const uint32_t* keys, long long* star
 }
 
 // Cluster sums, thread (c, j): the members of c in row order (a stable sort keeps it),
-// summed chunk by chunk and the chunk sums in chunk order, as update_centroids does.
-// An empty chunk adds +0.0 there, which changes nothing (a sum that starts at +0.0
-// is never -0.0), so skipping it here gives the same bits.
+// as update_centroids does.
 __global__ void grid_sums(GridSegment g, const uint32_t* rows, const long long* starts) {
   if (g.st->done) return;
   for (int64_t p = grid_tid(); p < g.k * g.d; p += grid_stride()) {
     const int64_t c = p / g.d, j = p - c * g.d;
-    double total = 0.0, acc = 0.0;
-    int64_t chunk = -1;
-    for (long long q = starts[c]; q < starts[c + 1]; ++q) {
-      const int64_t r = rows[q];
-      const int64_t b = r / kChunkRows;
-      if (b != chunk) {
-        if (chunk >= 0) total = __dadd_rn(total, acc);
-        acc = 0.0;
-        chunk = b;
-      }
-      acc = __dadd_rn(acc, static_cast<double>(g.xs[r * g.d + j]));
-    }
-    if (chunk >= 0) total = __dadd_rn(total, acc);
-    g.sums[p] = total;
+    g.sums[p] = member_sum(g.xs, g.n, g.d, j, rows, starts[c], starts[c + 1]);
     if (j == 0) g.counts[c] = starts[c + 1] - starts[c];
   }
 }
@@ -810,8 +993,8 @@ void run_grid_segment(const KMeansArgs& a, const Workspace& w, int64_t s, int64_
       grid_copy_centre<<<1, 64, 0, stream>>>(g, t);
       if (t + 1 == k) break;
       grid_seed<<<grid_blocks(n), kGridThreads, 0, stream>>>(g, t);
-      grid_chunk_sums<<<grid_blocks(g.nb), kGridThreads, 0, stream>>>(g);
-      grid_pick<<<1, 1, 0, stream>>>(g, a.seed, t);
+      grid_chunk_sums<<<grid_blocks(g.nb * 32), kGridThreads, 0, stream>>>(g);
+      grid_pick<<<1, 32, 0, stream>>>(g, a.seed, t);
     }
   } else {
     grid_iota<<<grid_blocks(n), kGridThreads, 0, stream>>>(g);
@@ -823,7 +1006,7 @@ void run_grid_segment(const KMeansArgs& a, const Workspace& w, int64_t s, int64_
     grid_norms<<<grid_blocks(k), kGridThreads, 0, stream>>>(g, after_update);
     if (after_update) grid_check_moved<<<1, 1, 0, stream>>>(g.st);
     grid_assign<<<grid_blocks(n), kGridThreads, 0, stream>>>(g, it > 0);
-    grid_chunk_sums<<<grid_blocks(g.nb), kGridThreads, 0, stream>>>(g);
+    grid_chunk_sums<<<grid_blocks(g.nb * 32), kGridThreads, 0, stream>>>(g);
     grid_end_pass<<<1, 1, 0, stream>>>(g, it, a.tol);
   };
   pass(0, false);
@@ -902,9 +1085,13 @@ void segmented_kmeans_cuda(const KMeansArgs& a) {
     FEDRAS_CUDA_CHECK(cudaStreamSynchronize(stream));
   }
   if (static_cast<int64_t>(big.size()) < S) {
-    const int64_t smem_floats = std::min(max_block_k * (d + 1), kSmemFloats);
+    const SmemPlan plan = smem_plan(d, max_block_k, a.device_id);
+    const size_t smem_bytes = static_cast<size_t>(plan.tile_floats + plan.cache_floats) * sizeof(float);
+    if (smem_bytes > 48 * 1024)  // above the default limit a kernel must opt in
+      FEDRAS_CUDA_CHECK(cudaFuncSetAttribute(kmeans_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                             static_cast<int>(plan.device_limit)));
     const unsigned grid = static_cast<unsigned>(std::min<int64_t>(S, INT_MAX));
-    kmeans_kernel<<<grid, kThreads, static_cast<size_t>(smem_floats) * sizeof(float), stream>>>(a, w, smem_floats);
+    kmeans_kernel<<<grid, kThreads, smem_bytes, stream>>>(a, w, plan);
     FEDRAS_CUDA_CHECK_LAUNCH();
   }
   if (big.empty()) return;
