@@ -63,13 +63,18 @@ void py_unpack_indices(py::handle packed, int bits, int64_t n, py::handle out, p
   dispatch(P, [&] { unpack_indices_cpu(a); }, [&] { FEDRAS_IF_CUDA(unpack_indices_cuda(a)); });
 }
 
+// The segmented ops run on the CPU only; said first, before a device mismatch with
+// the CPU output would hide it.
+static void segmented_cpu_only(const TensorArg& t) {
+  if (t.is_cuda()) value_error(t.name, " is a CUDA tensor, but the segmented bit-packing runs on the CPU only");
+}
+
 // The segmented ops' shared checks: bits, index arguments, index segments inside
 // `n_indices`, byte segments inside `n_bytes`.
 static IndexSegments index_segments(const TensorArg& like, py::handle start, py::handle count, py::handle out_start,
                                     int bits, int64_t n_indices, int64_t n_bytes, const char* bytes_name,
                                     std::vector<int64_t>* nbytes, TensorArg* keep) {
   check_bits(bits);
-  if (like.is_cuda()) value_error(like.name, " is a CUDA tensor, but the segmented bit-packing runs on the CPU only");
   keep[0] = borrow(start, "start");
   keep[0].dtype_is(DType::I64).ndim_is(1).same_device_as(like);
   const int64_t n = keep[0].size(0);
@@ -99,6 +104,7 @@ static IndexSegments index_segments(const TensorArg& like, py::handle start, py:
 void py_pack_index_segments(py::handle idx, py::handle start, py::handle count, int bits, py::handle out,
                             py::handle out_start, int num_threads) {
   const TensorArg I = borrow(idx, "idx");
+  segmented_cpu_only(I);
   I.dtype_is(DType::I32).ndim_is(1);
   const TensorArg O = borrow(out, "out");
   O.dtype_is(DType::U8).ndim_is(1).same_device_as(I).writable();
@@ -119,6 +125,7 @@ void py_pack_index_segments(py::handle idx, py::handle start, py::handle count, 
 void py_unpack_index_segments(py::handle packed, py::handle start, py::handle count, int bits, py::handle out,
                               py::handle out_start, int num_threads) {
   const TensorArg P = borrow(packed, "packed");
+  segmented_cpu_only(P);
   P.dtype_is(DType::U8).ndim_is(1);
   const TensorArg O = borrow(out, "out");
   O.dtype_is(DType::I32).ndim_is(1).same_device_as(P).writable();
