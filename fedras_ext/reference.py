@@ -485,7 +485,7 @@ def crc32_segments(data: Any, start: Any, length: Any) -> np.ndarray:
     return np.array([zlib.crc32(view[a: a + n]) for a, n in _segments(data.size, start, length, "data")], dtype=np.int64)
 
 
-# --------------------------------------------------------------------------- delta-varint id sets
+# --------------------------------------------------------------------------- id sets (RowSet bodies)
 
 
 def _varint(v: int) -> bytes:
@@ -557,6 +557,23 @@ def decode_varint_gaps(stream: Any, start: Any, nbytes: Any, count: Any, univers
         ids += got if got is not None else [0] * c
     return np.array(ids, dtype=np.int64), np.array(ok, dtype=bool)
 
+
+
+def decode_bitmap_ids(stream: Any, start: Any, count: Any, universe: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Reference of :func:`fedras_ext.decode_bitmap_ids` (a bit at a time); the ids of a
+    segment that is not ok are zeros."""
+    if universe < 0:
+        raise ValueError("universe must be >= 0")
+    stream = np.asarray(stream, dtype=np.uint8).tobytes()
+    count = np.asarray(count, dtype=np.int64)
+    width = (universe + 7) // 8
+    ids, ok = [], []
+    for (a, _), c in zip(_segments(len(stream), start, np.full(count.size, width), "stream"), count.tolist()):
+        got = [8 * b + i for b in range(width) for i in range(8) if stream[a + b] >> i & 1]
+        good = len(got) == c and all(v < universe for v in got)
+        ok.append(good)
+        ids += got if good else [0] * c
+    return np.array(ids, dtype=np.int64), np.array(ok, dtype=bool)
 
 def pack_index_segments(idx: Any, start: Any, count: Any, bits: int) -> np.ndarray:
     """Reference of :func:`fedras_ext.pack_index_segments` (pack_indices per segment)."""

@@ -1,8 +1,10 @@
-"""Delta-varint id sets, many at once (CPU only): the codec's RowSet bodies.
+"""Id sets, many at once (CPU only): the codec's RowSet bodies.
 
 Segment ``s`` is ``count[s]`` sorted unique ids starting at ``ids[start[s]]``. Its
-stream is the unsigned LEB128 varint (7 bits a byte, low group first, high bit = more)
-of the first id, then of each gap to the previous id, each in its shortest form.
+delta-varint stream is the unsigned LEB128 varint (7 bits a byte, low group first, high
+bit = more) of the first id, then of each gap to the previous id, each in its shortest
+form. Its bitmap over a universe of ``U`` ids is ``ceil(U / 8)`` bytes, bit ``i`` of
+byte ``b`` set for id ``8 b + i`` (:func:`decode_bitmap_ids`).
 """
 from __future__ import annotations
 
@@ -40,22 +42,38 @@ def _(ids, start, count, out, out_start):
     return None
 
 
+def _decode_outputs(start: torch.Tensor, count: torch.Tensor):
+    """ids (int64, room for every declared id), where each segment's ids start, ok."""
+    counts = count.clamp(min=0)
+    return (torch.empty(int(counts.sum()), dtype=torch.int64), torch.cumsum(counts, 0) - counts,
+            torch.empty(start.shape[0], dtype=torch.uint8))
+
+
+def _decode_fake(stream, start, *_):
+    n = torch.library.get_ctx().new_dynamic_size()
+    return stream.new_empty((n,), dtype=torch.int64), stream.new_empty((start.shape[0],), dtype=torch.bool)
+
+
 @torch.library.custom_op("fedras::decode_varint_gaps", mutates_args=())
 def _decode_op(stream: torch.Tensor, start: torch.Tensor, nbytes: torch.Tensor, count: torch.Tensor,
                universe: int) -> Tuple[torch.Tensor, torch.Tensor]:
-    counts = count.clamp(min=0)
-    ids_start = torch.cumsum(counts, 0) - counts
-    ids = torch.empty(int(counts.sum()), dtype=torch.int64)
-    ok = torch.empty(start.shape[0], dtype=torch.uint8)
+    ids, ids_start, ok = _decode_outputs(start, count)
     _C.decode_varint_gaps(capsule(stream), capsule(start), capsule(nbytes), capsule(count), universe, capsule(ids),
                           capsule(ids_start), capsule(ok), _native.num_threads())
     return ids, ok.bool()
 
 
-@_decode_op.register_fake
-def _(stream, start, nbytes, count, universe):
-    n = torch.library.get_ctx().new_dynamic_size()
-    return stream.new_empty((n,), dtype=torch.int64), stream.new_empty((start.shape[0],), dtype=torch.bool)
+@torch.library.custom_op("fedras::decode_bitmap_ids", mutates_args=())
+def _bitmap_op(stream: torch.Tensor, start: torch.Tensor, count: torch.Tensor,
+               universe: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    ids, ids_start, ok = _decode_outputs(start, count)
+    _C.decode_bitmap_ids(capsule(stream), capsule(start), capsule(count), universe, capsule(ids), capsule(ids_start),
+                         capsule(ok), _native.num_threads())
+    return ids, ok.bool()
+
+
+_decode_op.register_fake(_decode_fake)
+_bitmap_op.register_fake(_decode_fake)
 
 
 def varint_gap_bytes(ids: Any, start: Any, count: Any) -> np.ndarray:
@@ -92,4 +110,19 @@ def decode_varint_gaps(stream: Any, start: Any, nbytes: Any, count: Any, univers
     """
     ids, ok = _decode_op(read_view(stream, "stream"), index_view(start, "start"), index_view(nbytes, "nbytes"),
                          index_view(count, "count"), int(universe))
+    return ids.numpy(), ok.numpy()
+
+
+def decode_bitmap_ids(stream: Any, start: Any, count: Any, universe: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Decode the bitmap bodies ``stream[start[s]: start[s] + ceil(universe / 8)]``, each
+    declared to hold ``count[s]`` ids over ``[0, universe)``.
+
+    Returns ``(ids, ok)``: int64 ``[sum(count)]`` the set bits' positions, ascending,
+    segment after segment, and bool ``[S]``, true where exactly ``count[s]`` bits are set
+    and none at or beyond ``universe``. The ids of a segment that is not ok are
+    unspecified. Raises IndexError for a body outside ``stream``, ValueError for a wrong
+    dtype/shape/device or a negative ``universe``.
+    """
+    ids, ok = _bitmap_op(read_view(stream, "stream"), index_view(start, "start"), index_view(count, "count"),
+                         int(universe))
     return ids.numpy(), ok.numpy()

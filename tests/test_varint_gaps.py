@@ -1,4 +1,4 @@
-"""Delta-varint id sets (varint_gap_bytes, encode/decode_varint_gaps) against their
+"""Id sets (varint_gap_bytes, encode/decode_varint_gaps, decode_bitmap_ids) against their
 byte-at-a-time references, on random, mutated and hand-made malformed bodies."""
 from __future__ import annotations
 
@@ -122,3 +122,89 @@ def test_cuda_tensors_are_refused():
     ids = torch.zeros(2, dtype=torch.int64, device="cuda")
     with pytest.raises(ValueError, match="CPU only"):
         fx.varint_gap_bytes(ids, ids[:1], ids[:1])
+
+
+# --------------------------------------------------------------------------- bitmaps
+def bitmaps(seed: int, universe: int, n_sets: int = 40):
+    """Random id sets as bitmap bodies end to end: (stream, start, count, ids)."""
+    rng = np.random.default_rng(seed)
+    width = (universe + 7) // 8
+    bits = rng.random((n_sets, universe)) < rng.random((n_sets, 1))  # densities from 0 to 1
+    bits[::7] = False                                                   # empty sets
+    padded = np.zeros((n_sets, width * 8), bool)
+    padded[:, :universe] = bits
+    stream = np.packbits(padded, axis=1, bitorder="little").reshape(-1)
+    start = np.arange(n_sets, dtype=np.int64) * width
+    ids = np.concatenate([np.flatnonzero(row) for row in bits]).astype(np.int64)
+    return stream, start, bits.sum(1).astype(np.int64), ids
+
+
+@pytest.mark.parametrize("universe", [0, 1, 7, 8, 63, 64, 65, 3706])
+def test_bitmaps_decode_like_the_reference(universe):
+    stream, start, count, ids = bitmaps(universe, universe)
+    got, ok = fx.decode_bitmap_ids(stream, start, count, universe)
+    want, want_ok = ref.decode_bitmap_ids(stream, start, count, universe)
+    assert ok.all() and want_ok.all() and ok.dtype == bool
+    np.testing.assert_array_equal(got, ids)
+    np.testing.assert_array_equal(want, ids)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_mutated_bitmaps_get_the_reference_verdict(seed):
+    universe = 61  # 8 bytes, 3 bits past the universe in the last
+    stream, start, count, _ = bitmaps(seed, universe, 60)
+    rng = np.random.default_rng(200 + seed)
+    flips = rng.integers(0, stream.size, 20)
+    stream[flips] ^= (1 << rng.integers(0, 8, flips.size)).astype(np.uint8)  # some land past the universe
+    declared = count + rng.integers(-1, 2, count.size) * (rng.random(count.size) < 0.2)
+    declared = np.maximum(declared, 0)
+    got, ok = fx.decode_bitmap_ids(stream, start, declared, universe)
+    want, want_ok = ref.decode_bitmap_ids(stream, start, declared, universe)
+    np.testing.assert_array_equal(ok, want_ok)
+    assert not ok.all() and ok.any()
+    ptr = np.concatenate([[0], np.cumsum(declared)])
+    for s in np.flatnonzero(ok):
+        np.testing.assert_array_equal(got[ptr[s]: ptr[s + 1]], want[ptr[s]: ptr[s + 1]])
+
+
+@pytest.mark.parametrize("body,count,universe,accepted", [
+    (b"", 0, 0, True),
+    (b"\x00", 0, 5, True),
+    (b"\x11", 2, 5, True),           # ids 0, 4
+    (b"\x21", 2, 5, False),          # id 5 is at the universe
+    (b"\x11", 1, 5, False),          # more bits than declared
+    (b"\x11", 3, 5, False),          # fewer
+    (b"\xff\xff\xff\xff\xff\xff\xff\xff\x01", 65, 65, True),  # a whole word, then the tail byte
+    (b"\x00" * 8 + b"\x02", 1, 65, False),                    # bit 65 in the tail byte
+])
+def test_hand_made_bitmaps(body, count, universe, accepted):
+    args = (np.frombuffer(body, dtype=np.uint8), [0], [count], universe)
+    got, ok = fx.decode_bitmap_ids(*args)
+    want, want_ok = ref.decode_bitmap_ids(*args)
+    assert bool(ok[0]) == bool(want_ok[0]) == accepted
+    if accepted:
+        np.testing.assert_array_equal(got, want)
+
+
+def test_bad_bitmap_arguments_are_rejected():
+    stream = np.zeros(8, np.uint8)
+    for op in (fx.decode_bitmap_ids, ref.decode_bitmap_ids):
+        with pytest.raises(IndexError):
+            op(stream, [1], [0], 64)    # the 8-byte body would end past the stream
+        with pytest.raises(IndexError):
+            op(stream, [-1], [0], 8)
+        with pytest.raises(ValueError, match="universe"):
+            op(stream, [0], [0], -1)
+    with pytest.raises(ValueError, match="uint8"):
+        fx.decode_bitmap_ids(np.zeros(8, np.float32), [0], [0], 8)
+    with pytest.raises(ValueError, match="int64"):
+        fx.decode_bitmap_ids(stream, np.zeros(1, np.int32), [0], 8)
+    with pytest.raises(ValueError, match="shape"):
+        fx.decode_bitmap_ids(stream, [0, 1], [0], 8)
+
+
+@needs_cuda
+@pytest.mark.cuda
+def test_cuda_bitmaps_are_refused():
+    with pytest.raises(ValueError, match="CPU only"):
+        fx.decode_bitmap_ids(torch.zeros(8, dtype=torch.uint8, device="cuda"), [0], [0], 8)

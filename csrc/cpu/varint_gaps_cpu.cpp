@@ -1,5 +1,8 @@
-// CPU delta-varint row sets: one segment per loop iteration, parallel over segments.
+// CPU RowSet bodies (delta varints, bitmaps): one segment per loop iteration, parallel
+// over segments.
 #include "ops/varint_gaps.h"
+
+#include <cstring>
 
 #include "common/parallel.h"
 
@@ -53,6 +56,24 @@ bool decode_one(const uint8_t* p, int64_t nbytes, int64_t count, uint64_t univer
   return values == count;
 }
 
+// One bitmap body of `width` bytes: true if exactly `count` bits are set, all below
+// `universe`; their positions, ascending, go to `ids` (at most `count` of them). Eight
+// bytes at a time: a little-endian word's bit 8 j + i is bit i of its byte j.
+bool bitmap_one(const uint8_t* p, int64_t width, int64_t count, uint64_t universe, int64_t* ids) {
+  int64_t got = 0;
+  for (int64_t b = 0; b < width; b += 8) {
+    uint64_t word = 0;
+    std::memcpy(&word, p + b, static_cast<size_t>(width - b < 8 ? width - b : 8));
+    while (word != 0) {
+      const uint64_t id = static_cast<uint64_t>(b) * 8 + static_cast<uint64_t>(__builtin_ctzll(word));
+      if (id >= universe || got == count) return false;
+      ids[got++] = static_cast<int64_t>(id);
+      word &= word - 1;
+    }
+  }
+  return got == count;
+}
+
 }  // namespace
 
 void varint_gap_bytes_cpu(const IdSegments& seg, int64_t* out, int num_threads) {
@@ -88,6 +109,14 @@ void decode_varint_gaps_cpu(const VarintDecodeArgs& a, int num_threads) {
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 256) if (threads > 1 && a.n_segments > 1024)
   for (int64_t s = 0; s < a.n_segments; ++s)
     a.ok[s] = decode_one(a.stream + a.start[s], a.nbytes[s], a.count[s], a.universe, a.ids + a.ids_start[s]) ? 1 : 0;
+}
+
+void decode_bitmap_ids_cpu(const VarintDecodeArgs& a, int num_threads) {
+  const int threads = resolve_threads(num_threads);
+  const int64_t width = static_cast<int64_t>((a.universe + 7) / 8);
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 256) if (threads > 1 && a.n_segments > 1024)
+  for (int64_t s = 0; s < a.n_segments; ++s)
+    a.ok[s] = bitmap_one(a.stream + a.start[s], width, a.count[s], a.universe, a.ids + a.ids_start[s]) ? 1 : 0;
 }
 
 }  // namespace fedras

@@ -80,14 +80,18 @@ void py_encode_varint_gaps(py::handle ids, py::handle start, py::handle count, p
   encode_varint_gaps_cpu(seg, O.ptr<uint8_t>(), OS.ptr<int64_t>(), num_threads);
 }
 
-void py_decode_varint_gaps(py::handle stream, py::handle start, py::handle nbytes, py::handle count, int64_t universe,
-                           py::handle ids, py::handle ids_start, py::handle ok, int num_threads) {
+namespace {
+
+// The decoders' shared arguments and checks: bodies inside `stream`, ids inside `ids`.
+// `nbytes` nullptr: every body is a bitmap of ceil(universe / 8) bytes.
+template <class Decode>
+void decode_rowsets(py::handle stream, py::handle start, py::handle nbytes, py::handle count, int64_t universe,
+                    py::handle ids, py::handle ids_start, py::handle ok, int num_threads, Decode decode) {
   const TensorArg B = borrow(stream, "stream");
   B.dtype_is(DType::U8).ndim_is(1);
   require_cpu(B);
   const TensorArg S = index_arg(start, "start", B, -1);
   const int64_t n = S.size(0);
-  const TensorArg NB = index_arg(nbytes, "nbytes", B, n);
   const TensorArg C = index_arg(count, "count", B, n);
   const TensorArg I = borrow(ids, "ids");
   I.dtype_is(DType::I64).ndim_is(1).same_device_as(B).writable();
@@ -95,12 +99,22 @@ void py_decode_varint_gaps(py::handle stream, py::handle start, py::handle nbyte
   const TensorArg OK = borrow(ok, "ok");
   OK.dtype_is(DType::U8).ndim_is(1).same_device_as(B).writable().dim_is(0, n, "the number of segments");
   if (universe < 0) value_error("universe must be >= 0, got ", universe);
-  require_inside(S.ptr<int64_t>(), NB.ptr<int64_t>(), n, B.size(0), "start", "stream");
+  TensorArg NB;
+  std::vector<int64_t> widths;
+  const int64_t* body_bytes = nullptr;
+  if (nbytes.is_none()) {
+    widths.assign(static_cast<size_t>(n), (universe + 7) / 8);
+    body_bytes = widths.data();
+  } else {
+    NB = index_arg(nbytes, "nbytes", B, n);
+    body_bytes = NB.ptr<int64_t>();
+  }
+  require_inside(S.ptr<int64_t>(), body_bytes, n, B.size(0), "start", "stream");
   require_inside(IS.ptr<int64_t>(), C.ptr<int64_t>(), n, I.size(0), "ids_start", "ids");
   VarintDecodeArgs a;
   a.stream = B.ptr<uint8_t>();
   a.start = S.ptr<int64_t>();
-  a.nbytes = NB.ptr<int64_t>();
+  a.nbytes = body_bytes;
   a.count = C.ptr<int64_t>();
   a.n_segments = n;
   a.universe = static_cast<uint64_t>(universe);
@@ -108,7 +122,20 @@ void py_decode_varint_gaps(py::handle stream, py::handle start, py::handle nbyte
   a.ids_start = IS.ptr<int64_t>();
   a.ok = OK.ptr<uint8_t>();
   py::gil_scoped_release nogil;
-  decode_varint_gaps_cpu(a, num_threads);
+  decode(a, num_threads);
+}
+
+}  // namespace
+
+void py_decode_varint_gaps(py::handle stream, py::handle start, py::handle nbytes, py::handle count, int64_t universe,
+                           py::handle ids, py::handle ids_start, py::handle ok, int num_threads) {
+  if (nbytes.is_none()) value_error("nbytes is required");
+  decode_rowsets(stream, start, nbytes, count, universe, ids, ids_start, ok, num_threads, decode_varint_gaps_cpu);
+}
+
+void py_decode_bitmap_ids(py::handle stream, py::handle start, py::handle count, int64_t universe, py::handle ids,
+                          py::handle ids_start, py::handle ok, int num_threads) {
+  decode_rowsets(stream, start, py::none(), count, universe, ids, ids_start, ok, num_threads, decode_bitmap_ids_cpu);
 }
 
 }  // namespace fedras

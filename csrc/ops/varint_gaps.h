@@ -1,6 +1,7 @@
-// Delta-varint row sets (the codec's RowSet wire form, many at once): segment s holds
-// count[s] sorted unique ids from ids[start[s]]; its stream is the LEB128 varint of the
-// first id, then of each gap to the previous id. CPU only.
+// The codec's RowSet bodies, many at once. CPU only.
+// * Delta varints: segment s holds count[s] sorted unique ids from ids[start[s]]; its
+//   stream is the LEB128 varint of the first id, then of each gap to the previous id.
+// * Bitmaps: ceil(universe / 8) bytes, bit i of byte b set for id 8 b + i.
 #pragma once
 #include <cstdint>
 
@@ -34,5 +35,9 @@ struct VarintDecodeArgs {
 };
 
 void decode_varint_gaps_cpu(const VarintDecodeArgs& a, int num_threads);
+
+// The same arguments for bitmap bodies (nbytes is unused: every body is
+// ceil(universe / 8) bytes); ok[s] = 1: exactly count[s] bits set, all below universe.
+void decode_bitmap_ids_cpu(const VarintDecodeArgs& a, int num_threads);
 
 }  // namespace fedras
