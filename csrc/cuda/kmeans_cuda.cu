@@ -271,20 +271,37 @@ __device__ __forceinline__ int64_t chunk_end(int64_t n, int64_t b) {
   return (n - r0) < kChunkRows ? n : r0 + kChunkRows;
 }
 
-// v[0] + v[1] + ... + v[m-1], added in that order to a zero (the CPU's chunk sum), by
-// one whole warp: each lane loads every 32nd value and the running sum walks the
-// lanes by shuffle, so the loads overlap and only the additions are serial. Every
-// lane returns the same total.
-__device__ __forceinline__ double warp_ordered_sum(const double* v, int64_t m) {
+// Walks v[0], v[1], ..., v[m-1] in order with one whole warp: each lane loads every
+// 32nd value (the next 32 while the current ones are added) and the values reach every
+// lane by shuffle, so only the additions are serial. step(value, t) runs on every lane
+// for the t-th value of a group of 32 (t is warp-uniform); it returns false to stop.
+template <class Step>
+__device__ __forceinline__ void warp_walk(const double* v, int64_t m, Step step) {
   const int lane = threadIdx.x & 31;
-  double acc = 0.0;
+  double next = lane < m ? v[lane] : 0.0;
   for (int64_t base = 0; base < m; base += 32) {
-    const double mine = base + lane < m ? v[base + lane] : 0.0;
-    const int count = (m - base) < 32 ? static_cast<int>(m - base) : 32;
+    const double mine = next;
+    if (base + 32 < m) next = base + 32 + lane < m ? v[base + 32 + lane] : 0.0;
+    bool go = true;
+    if (m - base >= 32) {  // a full group: no per-value bound test
 #pragma unroll
-    for (int t = 0; t < 32; ++t)
-      if (t < count) acc = __dadd_rn(acc, __shfl_sync(kFullMask, mine, t));
+      for (int t = 0; t < 32; ++t) go = step(__shfl_sync(kFullMask, mine, t), t) && go;
+    } else {
+      const int count = static_cast<int>(m - base);
+      for (int t = 0; t < count; ++t) go = step(__shfl_sync(kFullMask, mine, t), t) && go;
+    }
+    if (!go) return;
   }
+}
+
+// v[0] + v[1] + ... + v[m-1], added in that order to a zero (the CPU's chunk sum), by
+// one whole warp; every lane returns the same total.
+__device__ __forceinline__ double warp_ordered_sum(const double* v, int64_t m) {
+  double acc = 0.0;
+  warp_walk(v, m, [&](double value, int) {
+    acc = __dadd_rn(acc, value);
+    return true;
+  });
   return acc;
 }
 
@@ -310,6 +327,14 @@ __device__ __forceinline__ double member_sum(const float* xs, int64_t n, int64_t
   // segments racing on the sort; clamped, they cannot leave the segment.
   if (q0 < 0) q0 = 0;
   if (q1 > n) q1 = n;
+  if (n <= kChunkRows) {  // one chunk: a plain sum (0.0 + acc == acc: acc is never -0.0)
+#pragma unroll 4
+    for (int64_t q = q0; q < q1; ++q) {
+      const int64_t r = rows[q] < n ? rows[q] : n - 1;
+      acc = __dadd_rn(acc, static_cast<double>(xs[r * d + j]));
+    }
+    return acc;
+  }
   for (int64_t q = q0; q < q1; ++q) {
     int64_t r = rows[q];
     if (r >= n) r = n - 1;
@@ -383,21 +408,20 @@ __device__ __forceinline__ int64_t kmeanspp_pick(uint64_t seed, uint64_t stream,
         continue;
       }
       const int64_t r0 = b * kChunkRows, r1 = chunk_end(n, b);
-      double within = 0.0;
+      // The first row whose running weight `within` passes: every lane keeps the
+      // running sum at its own row of each group of 32, then one vote finds the first.
+      double within = 0.0, at_lane = 0.0;
       p = r1 - 1;
-      bool found = false;
-      for (int64_t base = r0; base < r1 && !found; base += 32) {
-        const double mine = base + lane < r1 ? mind[base + lane] : 0.0;
-        const int count = (r1 - base) < 32 ? static_cast<int>(r1 - base) : 32;
-        for (int i = 0; i < count; ++i) {  // warp-uniform: every lane holds the same sums
-          within = __dadd_rn(within, __shfl_sync(kFullMask, mine, i));
-          if (__dadd_rn(run, within) > target) {
-            p = base + i;
-            found = true;
-            break;
-          }
-        }
-      }
+      int64_t group = r0;
+      warp_walk(mind + r0, r1 - r0, [&](double value, int t) {
+        within = __dadd_rn(within, value);
+        if (lane == t) at_lane = within;
+        if (t < 31 && group + t + 1 < r1) return true;  // the group goes on
+        const unsigned hit = __ballot_sync(kFullMask, lane <= t && __dadd_rn(run, at_lane) > target);
+        if (hit != 0) p = group + __ffs(hit) - 1;
+        group += 32;
+        return hit == 0;
+      });
       break;
     }
     // Rounding can leave p on a zero-weight row; step back to a real one.
