@@ -79,7 +79,7 @@ PYBIND11_MODULE(_C, m) {
         "bits"_a, "out"_a, "out_start"_a, "num_threads"_a, "Inverse of pack_index_segments (CPU only).");
 
   m.def("mf_train", guarded(&fedras::py_mf_train), "w"_a, "u"_a, "row_ptr"_a, "pos_ptr"_a, "pos_row"_a, "neg_row"_a,
-        "loss_out"_a, "lr"_a, "user_lr"_a, "loss"_a, "check"_a, "num_threads"_a,
+        "table"_a, "rows"_a, "loss_out"_a, "lr"_a, "user_lr"_a, "loss"_a, "check"_a, "num_threads"_a,
         "MF local training of a round's clients, in place on w and u (CPU only).");
 
   m.def("copy_segments", guarded(&fedras::py_copy_segments), "src"_a, "src_start"_a, "length"_a, "dst"_a,

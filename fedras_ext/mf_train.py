@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Optional
 
 import torch
 
@@ -20,6 +20,8 @@ def _mf_train_op(
     pos_ptr: torch.Tensor,
     pos_row: torch.Tensor,
     neg_row: torch.Tensor,
+    table: Optional[torch.Tensor],
+    rows: Optional[torch.Tensor],
     lr: float,
     user_lr: float,
     loss: str,
@@ -27,20 +29,23 @@ def _mf_train_op(
 ) -> torch.Tensor:
     out = torch.empty(u.shape[0], dtype=torch.float32, device=u.device)
     _C.mf_train(
-        capsule(w), capsule(u), capsule(row_ptr), capsule(pos_ptr), capsule(pos_row), capsule(neg_row), capsule(out),
+        capsule(w), capsule(u), capsule(row_ptr), capsule(pos_ptr), capsule(pos_row), capsule(neg_row),
+        None if table is None else capsule(table), None if rows is None else capsule(rows), capsule(out),
         lr, user_lr, loss, validate, _native.num_threads(),
     )
     return out
 
 
 @_mf_train_op.register_fake
-def _(w, u, row_ptr, pos_ptr, pos_row, neg_row, lr, user_lr, loss, validate):
+def _(w, u, row_ptr, pos_ptr, pos_row, neg_row, table, rows, lr, user_lr, loss, validate):
     return u.new_empty((u.shape[0],), dtype=torch.float32)
 
 
 def check_mf_train_args(w: torch.Tensor, u: torch.Tensor, row_ptr: torch.Tensor, pos_ptr: torch.Tensor,
-                        pos_row: torch.Tensor, neg_row: torch.Tensor, lr: float, user_lr: float, loss: str) -> None:
-    """The metadata checks of :func:`mf_train` (shared with the reference)."""
+                        pos_row: torch.Tensor, neg_row: torch.Tensor, lr: float, user_lr: float, loss: str,
+                        table: Optional[torch.Tensor] = None, rows: Optional[torch.Tensor] = None) -> None:
+    """The checks of :func:`mf_train` (shared with the reference): metadata, and the
+    ``rows`` of a ``table`` in range."""
     require(w, "w", dtype=torch.float32, ndim=2)
     if w.shape[1] < 1:
         raise ValueError("w must have at least one column")
@@ -62,10 +67,23 @@ def check_mf_train_args(w: torch.Tensor, u: torch.Tensor, row_ptr: torch.Tensor,
     for name, v in (("lr", lr), ("user_lr", user_lr)):
         if not math.isfinite(v):
             raise ValueError(f"{name} must be finite, got {v}")
+    if (table is None) != (rows is None):
+        raise ValueError("table and rows go together: give both or neither")
+    if table is not None:
+        require(table, "table", dtype=torch.float32, ndim=2, device=dev)
+        if table.shape[1] != w.shape[1]:
+            raise ValueError(f"table.shape[1] must equal w.shape[1] ({w.shape[1]}), got {table.shape[1]}")
+        require(rows, "rows", dtype=torch.int64, ndim=1, device=dev)
+        if rows.shape[0] != w.shape[0]:
+            raise ValueError(f"rows must hold w.shape[0] ({w.shape[0]}) entries, got {rows.shape[0]}")
+        bad = torch.nonzero((rows < 0) | (rows >= table.shape[0]))
+        if bad.numel():
+            i = int(bad[0, 0])
+            raise IndexError(f"rows[{i}] = {int(rows[i])} is not a row of table (table.shape[0] = {table.shape[0]})")
 
 
 def mf_train(w: Any, u: Any, row_ptr: Any, pos_ptr: Any, pos_row: Any, neg_row: Any, *, lr: float, user_lr: float,
-             loss: str = "bce", validate: bool = True) -> Any:
+             loss: str = "bce", validate: bool = True, table: Any = None, rows: Any = None) -> Any:
     """MF local training of a round's clients (E full-batch SGD steps each), in place.
 
     Client ``c`` owns the rows ``row_ptr[c]:row_ptr[c+1]`` of ``w`` and the positives
@@ -94,6 +112,10 @@ def mf_train(w: Any, u: Any, row_ptr: Any, pos_ptr: Any, pos_row: Any, neg_row: 
         validate: raise ``IndexError`` for a row index outside its client's rows; without
             it such samples are skipped (never read or written). NaN/Inf in ``w``/``u``
             are not checked: they propagate as in the torch version.
+        table, rows: optional, together: float32 ``[N, d]`` and int64 ``[M]`` in ``[0, N)``
+            (always checked). Each client then starts from ``table[rows]`` (``w``'s input
+            is ignored) and ``w`` returns the change, trained minus start, as
+            ``torch.sub`` gives it: the round's update without gathering the rows twice.
 
     Returns:
         float32 ``[C]``: each client's mean loss of the last epoch, before its step
@@ -105,9 +127,11 @@ def mf_train(w: Any, u: Any, row_ptr: Any, pos_ptr: Any, pos_row: Any, neg_row: 
     pp, _ = as_tensor(pos_ptr, "pos_ptr")
     pr, _ = as_tensor(pos_row, "pos_row")
     nr, _ = as_tensor(neg_row, "neg_row")
-    check_mf_train_args(wt, ut, rp, pp, pr, nr, lr, user_lr, loss)
+    tt = as_tensor(table, "table")[0] if table is not None else None
+    rt = as_tensor(rows, "rows")[0] if rows is not None else None
+    check_mf_train_args(wt, ut, rp, pp, pr, nr, lr, user_lr, loss, tt, rt)
     if wt.device.type != "cpu":
         raise ValueError(f"w is on {wt.device}, but mf_train has only a CPU kernel "
                          "(fedras.training.train_mf_flat uses its torch path on other devices)")
-    out = _mf_train_op(wt, ut, rp, pp, pr, nr, float(lr), float(user_lr), loss, validate)
+    out = _mf_train_op(wt, ut, rp, pp, pr, nr, tt, rt, float(lr), float(user_lr), loss, validate)
     return to_kind(out, result_kind(kw))

@@ -411,10 +411,18 @@ def mf_train(
     user_lr: float,
     loss: str = "bce",
     validate: bool = True,
+    table: Optional[torch.Tensor] = None,
+    rows: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
     """Reference of :func:`fedras_ext.mf_train`: a Python loop over clients, in place on
-    ``w`` and ``u``; returns float32 ``[C]`` the mean loss of the last epoch."""
-    check_mf_train_args(w, u, row_ptr, pos_ptr, pos_row, neg_row, lr, user_lr, loss)
+    ``w`` and ``u``; returns float32 ``[C]`` the mean loss of the last epoch. With
+    ``table`` and ``rows``: gather, train, subtract, as the op's docstring says."""
+    check_mf_train_args(w, u, row_ptr, pos_ptr, pos_row, neg_row, lr, user_lr, loss, table, rows)
+    if table is not None:
+        w.copy_(table[rows])
+        out = mf_train(w, u, row_ptr, pos_ptr, pos_row, neg_row, lr=lr, user_lr=user_lr, loss=loss, validate=validate)
+        w.sub_(table[rows])
+        return out
     epochs, n_neg = neg_row.shape[0], neg_row.shape[2]
     bpr = loss == "bpr" and n_neg > 0
     if validate:

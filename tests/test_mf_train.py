@@ -132,9 +132,49 @@ def test_non_finite_values_propagate_like_the_reference(loss):
 
 def test_opcheck():
     w, u, row_ptr, pos_ptr, pos_row, neg_row = random_case(4, clients=4, d=5)
+    table, rows = torch.randn(40, 5), torch.randint(0, 40, (w.shape[0],))
     for loss in ("bce", "bpr"):
-        torch.library.opcheck(torch.ops.fedras.mf_train.default,
-                              (w.clone(), u.clone(), row_ptr, pos_ptr, pos_row, neg_row, 0.1, 0.2, loss, True))
+        for start in ((None, None), (table, rows)):
+            torch.library.opcheck(torch.ops.fedras.mf_train.default,
+                                  (w.clone(), u.clone(), row_ptr, pos_ptr, pos_row, neg_row, *start, 0.1, 0.2, loss, True))
+
+
+def table_case(seed: int, **kw):
+    """A random case whose rows start from a table: (case, table [N, d], rows [M])."""
+    case = random_case(seed, **kw)
+    g = torch.Generator().manual_seed(100 + seed)
+    table = torch.randn(23, case[0].shape[1], generator=g)
+    table[5, 0] = float("nan")  # rows that start from it must carry it through
+    rows = torch.randint(0, 23, (case[0].shape[0],), generator=g)
+    return case, table, rows
+
+
+@pytest.mark.parametrize("loss", ["bce", "bpr"])
+def test_table_start_returns_the_change_bit_for_bit(loss):
+    """table/rows: the same bits as gather, train, subtract (the torch path's delta)."""
+    for seed in range(4):
+        (w, u, *rest), table, rows = table_case(seed, d=[1, 13, 32, 33][seed])
+        start = table[rows]
+        want_w, want_u, want_loss = run(fx.mf_train, (start, u, *rest), loss=loss)
+        got = run(fx.mf_train, (torch.full_like(w, 7.0), u, *rest), loss=loss, table=table, rows=rows)
+        for x, y in zip(got, (want_w - start, want_u, want_loss)):
+            assert torch.equal(x.nan_to_num(123.0), y.nan_to_num(123.0))
+        assert_same(got, run(ref.mf_train, (w, u, *rest), loss=loss, table=table, rows=rows))
+
+
+def test_table_and_rows_are_checked():
+    (w, u, *rest), table, rows = table_case(1)
+    for fn in (fx.mf_train, ref.mf_train):
+        with pytest.raises(ValueError, match="together"):
+            run(fn, (w, u, *rest), table=table)
+        bad = rows.clone()
+        bad[-1] = table.shape[0]
+        with pytest.raises(IndexError, match="rows"):
+            run(fn, (w, u, *rest), table=table, rows=bad)
+        with pytest.raises(ValueError, match="rows"):
+            run(fn, (w, u, *rest), table=table, rows=rows[:-1])
+        with pytest.raises(ValueError, match="table"):
+            run(fn, (w, u, *rest), table=table[:, :-1], rows=rows)
 
 
 # --------------------------------------------------------------------------- bad input
@@ -197,7 +237,8 @@ def test_foreign_rows_raise_without_touching_anything(loss):
         # Direct calls into _C check too.
         out = torch.empty(u.shape[0])
         with pytest.raises(IndexError, match="is not a row of its client"):
-            fx._C.mf_train(*(to_dlpack(t) for t in (w, u, *bad[2:], out)), 0.1, 0.1, loss, True, 1)
+            fx._C.mf_train(*(to_dlpack(t) for t in (w, u, *bad[2:])), None, None, to_dlpack(out), 0.1, 0.1, loss,
+                           True, 1)
 
 
 @pytest.mark.parametrize("loss", ["bce", "bpr"])
@@ -213,8 +254,10 @@ def test_without_validation_foreign_samples_are_skipped(loss):
 def test_direct_calls_check_offsets_and_shapes():
     w, u, row_ptr, pos_ptr, pos_row, neg_row = random_case(0)
     out = torch.empty(u.shape[0])
-    named = dict(w=w, u=u, row_ptr=row_ptr, pos_ptr=pos_ptr, pos_row=pos_row, neg_row=neg_row, out=out)
-    args = lambda **kw: [to_dlpack(kw.get(k, v)) for k, v in named.items()]  # noqa: E731
+    named = dict(w=w, u=u, row_ptr=row_ptr, pos_ptr=pos_ptr, pos_row=pos_row, neg_row=neg_row, table=None, rows=None,
+                 out=out)
+    args = lambda **kw: [None if kw.get(k, v) is None else to_dlpack(kw.get(k, v))  # noqa: E731
+                         for k, v in named.items()]
     bumpy = row_ptr.clone()
     bumpy[2] = bumpy[3] + 1
     with pytest.raises(ValueError, match="row_ptr must be non-decreasing"):
@@ -225,6 +268,13 @@ def test_direct_calls_check_offsets_and_shapes():
         fx._C.mf_train(*args(out=torch.empty(u.shape[0] + 1)), 0.1, 0.1, "bce", False, 1)
     with pytest.raises(ValueError, match="user_lr must be finite"):
         fx._C.mf_train(*args(), 0.1, float("inf"), "bce", False, 1)
+    # The kernel reads table[rows]: the range check runs even without validation.
+    table, rows = torch.randn(4, w.shape[1]), torch.zeros(w.shape[0], dtype=torch.int64)
+    rows[-1] = 4
+    with pytest.raises(IndexError, match=r"table.shape\[0\]"):
+        fx._C.mf_train(*args(table=table, rows=rows), 0.1, 0.1, "bce", False, 1)
+    with pytest.raises(ValueError, match="together"):
+        fx._C.mf_train(*args(table=table), 0.1, 0.1, "bce", False, 1)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -237,11 +287,14 @@ def test_cuda_tensors_are_a_clear_error():
 def test_runs_under_torch_compile():
     w, u, row_ptr, pos_ptr, pos_row, neg_row = random_case(0)
 
-    def step(w, u):
-        return torch.ops.fedras.mf_train(w, u, row_ptr, pos_ptr, pos_row, neg_row, 0.1, 0.2, "bce", True).sum()
+    table, rows = torch.randn(30, w.shape[1]), torch.randint(0, 30, (w.shape[0],))
+    for start in ((None, None), (table, rows)):
+        def step(w, u):
+            return torch.ops.fedras.mf_train(w, u, row_ptr, pos_ptr, pos_row, neg_row, *start, 0.1, 0.2, "bce",
+                                             True).sum()
 
-    eager = (w.clone(), u.clone())
-    want = step(*eager)
-    compiled = (w.clone(), u.clone())
-    got = torch.compile(step, backend="aot_eager", fullgraph=True)(*compiled)
-    assert torch.equal(got, want) and torch.equal(compiled[0], eager[0]) and torch.equal(compiled[1], eager[1])
+        eager = (w.clone(), u.clone())
+        want = step(*eager)
+        compiled = (w.clone(), u.clone())
+        got = torch.compile(step, backend="aot_eager", fullgraph=True)(*compiled)
+        assert torch.equal(got, want) and torch.equal(compiled[0], eager[0]) and torch.equal(compiled[1], eager[1])

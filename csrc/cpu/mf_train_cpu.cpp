@@ -52,6 +52,9 @@ void train_client(const MfTrainArgs& a, int64_t c, Scratch& sc) {
   float* __restrict s = sc.score.data();
   float* __restrict g = sc.grad.data();
   float* __restrict gu = sc.grad_u.data();
+  const int64_t* rows = a.rows != nullptr ? a.rows + r0 : nullptr;
+  if (rows != nullptr)  // start from the table's rows
+    for (int64_t m = 0; m < n; ++m) std::copy(a.table + rows[m] * d, a.table + (rows[m] + 1) * d, w + m * d);
   // Client-local row of a flat row index, or -1 for a row of another client (skipped).
   auto local = [&](int64_t row) -> int64_t {
     const uint64_t k = static_cast<uint64_t>(row) - static_cast<uint64_t>(r0);  // wraps for rows below r0
@@ -105,6 +108,11 @@ void train_client(const MfTrainArgs& a, int64_t c, Scratch& sc) {
     }
     for (int64_t j = 0; j < d; ++j) u[j] = u[j] + step_u * gu[j];
   }
+  if (rows != nullptr)  // the change, as torch.sub(trained, start) gives it
+    for (int64_t m = 0; m < n; ++m) {
+      const float* __restrict start = a.table + rows[m] * d;
+      for (int64_t j = 0; j < d; ++j) w[m * d + j] = w[m * d + j] - start[j];
+    }
   a.loss[c] = static_cast<float>(last) * per_sample;
 }
 

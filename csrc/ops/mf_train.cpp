@@ -11,8 +11,8 @@
 namespace fedras {
 
 void py_mf_train(py::handle w, py::handle u, py::handle row_ptr, py::handle pos_ptr, py::handle pos_row,
-                 py::handle neg_row, py::handle loss_out, double lr, double user_lr, const std::string& loss,
-                 bool check, int num_threads) {
+                 py::handle neg_row, py::handle table, py::handle rows, py::handle loss_out, double lr, double user_lr,
+                 const std::string& loss, bool check, int num_threads) {
   const TensorArg W = borrow(w, "w");
   W.dtype_is(DType::F32).ndim_is(2).writable();
   const int64_t m = W.size(0), d = W.size(1);
@@ -41,6 +41,15 @@ void py_mf_train(py::handle w, py::handle u, py::handle row_ptr, py::handle pos_
   const CheckScratch cs;  // CPU: no device scratch
   check_offsets(RP, m, "w.shape[0]", cs);
   check_offsets(PP, n_pos, "pos_row.shape[0]", cs);
+  TensorArg T, R;
+  if (table.is_none() != rows.is_none()) value_error("table and rows go together: give both or neither");
+  if (!table.is_none()) {
+    T = borrow(table, "table");
+    T.dtype_is(DType::F32).ndim_is(2).same_device_as(W).dim_is(1, d, "w.shape[1]");
+    R = borrow(rows, "rows");
+    R.dtype_is(DType::I64).ndim_is(1).same_device_as(W).dim_is(0, m, "w.shape[0]");
+    check_index_range(R, T.size(0), "table.shape[0]", cs);  // always: the kernel reads table[rows]
+  }
 
   MfTrainArgs a;
   a.w = W.ptr<float>();
@@ -59,6 +68,10 @@ void py_mf_train(py::handle w, py::handle u, py::handle row_ptr, py::handle pos_
   a.user_lr = static_cast<float>(user_lr);
   a.bpr = loss == "bpr" && a.n_neg > 0;  // BPR without negatives has no pairs: BCE on the positives
   a.loss = L.ptr<float>();
+  if (!table.is_none()) {
+    a.table = T.ptr<float>();
+    a.rows = R.ptr<int64_t>();
+  }
   a.num_threads = num_threads;
 
   // Without the check the kernel skips such samples, so it never leaves the client's rows.

@@ -22,6 +22,10 @@ struct MfTrainArgs {
   float user_lr = 0.0f;
   bool bpr = false;                    // BPR pairs (needs n_neg > 0), else BCE samples
   float* loss = nullptr;               // [n_clients] out: mean loss of the last epoch, before its step
+  // Optional: each client first copies its rows from table[rows], and w returns the
+  // change (trained minus start) instead: no gathers around the call.
+  const float* table = nullptr;        // [n_items, dim]
+  const int64_t* rows = nullptr;       // [n_rows] in [0, n_items)
   int num_threads = 0;
 };
 

@@ -36,8 +36,8 @@ void py_unpack_index_segments(py::handle packed, py::handle start, py::handle co
                               py::handle out_start, int num_threads);
 
 void py_mf_train(py::handle w, py::handle u, py::handle row_ptr, py::handle pos_ptr, py::handle pos_row,
-                 py::handle neg_row, py::handle loss_out, double lr, double user_lr, const std::string& loss,
-                 bool check, int num_threads);
+                 py::handle neg_row, py::handle table, py::handle rows, py::handle loss_out, double lr, double user_lr,
+                 const std::string& loss, bool check, int num_threads);
 
 void py_copy_segments(py::handle src, py::handle src_start, py::handle length, py::handle dst, py::handle dst_start,
                       int num_threads);
