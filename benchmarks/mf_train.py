@@ -4,9 +4,15 @@ kernel (fedras_ext.mf_train), on the CPU.
     python benchmarks/mf_train.py [--shapes ml100k,ml1m-synth] [--repeat 5]
 
 Each shape builds its Simulation (MF, d=32, E=2, 4 negatives, every client) and the
-plan of round 1, then times the two paths interleaved (torch, native, torch, ...) in
-one process after a warm-up of each, so both see the same machine load. Prints the
-median and the largest difference between the two results.
+plan of round 1, then times the paths interleaved (torch, native, unfused, torch, ...)
+in one process after a warm-up of each, so all see the same machine load:
+- ``torch``: train_mf_flat's torch ops;
+- ``native``: train_mf_flat with the native kernel, which gathers each client's rows
+  from the table itself and returns their change;
+- ``unfused``: the native kernel on rows gathered before the call, then gathered again
+  and subtracted (train_mf_flat before the kernel took the table).
+Prints the medians, the largest torch/native difference and whether native and
+unfused agree bit for bit.
 """
 from __future__ import annotations
 
@@ -37,17 +43,28 @@ def bench(shape: str, repeat: int) -> None:
     clients = sim.select(1)
     plan = plan_round(sim.train_ptr, sim.train_items, clients, sim.sampler, epochs=cfg.local_epochs,
                       n_neg=cfg.negatives, n_items=sim.n_items, generator=rng.generator(cfg.seed, 1, "negatives"))
-    paths = {"torch": (None, Workspace()), "native": (fedras_ext, Workspace())}
+    paths = {"torch": (None, Workspace()), "native": (fedras_ext, Workspace()), "unfused": (None, Workspace())}
+    table, users = sim.client_table, sim.users
+
+    def unfused(ws: Workspace):
+        m, d = plan.rows.numel(), table.shape[1]
+        u = torch.index_select(users, 0, plan.clients)
+        w = torch.index_select(table, 0, plan.rows, out=ws.take("w", (m, d)))
+        fedras_ext.mf_train(w, u, plan.row_ptr, plan.pos_ptr, plan.pos_row, plan.neg_row, lr=cfg.lr,
+                            user_lr=cfg.user_lr, loss=cfg.loss, validate=False)
+        start = torch.index_select(table, 0, plan.rows, out=ws.take("delta", (m, d)))
+        return u, torch.sub(w, start, out=start)
 
     def once(name: str):
         ops, ws = paths[name]
         t = time.perf_counter()
-        out = train_mf_flat(plan, sim.client_table, sim.users, lr=cfg.lr, user_lr=cfg.user_lr, loss=cfg.loss,
-                            workspace=ws, ops=ops)
+        out = (unfused(ws) if name == "unfused" else
+               train_mf_flat(plan, table, users, lr=cfg.lr, user_lr=cfg.user_lr, loss=cfg.loss, workspace=ws, ops=ops))
         return time.perf_counter() - t, out
 
     results = {name: once(name)[1] for name in paths}  # warm-up (and the workspaces' first touch)
     diff = max(float((a - b).abs().max()) for a, b in zip(results["torch"], results["native"]) if a.is_floating_point())
+    same = all(torch.equal(a, b) for a, b in zip(results["native"][:2], results["unfused"]))
     times = {name: [] for name in paths}
     for _ in range(repeat):
         for name in paths:
@@ -57,7 +74,8 @@ def bench(shape: str, repeat: int) -> None:
           f"threads {torch.get_num_threads()}")
     for name in paths:
         print(f"  {name:6s} median {med[name]:8.1f} ms   runs " + " ".join(f"{t * 1e3:.1f}" for t in times[name]))
-    print(f"  speedup {med['torch'] / med['native']:.2f}x   max |torch - native| {diff:.2e}")
+    print(f"  speedup {med['torch'] / med['native']:.2f}x   max |torch - native| {diff:.2e}   "
+          f"native == unfused bit for bit: {same}")
 
 
 def main() -> None:

@@ -419,6 +419,10 @@ def mf_train(
     ``table`` and ``rows``: gather, train, subtract, as the op's docstring says."""
     check_mf_train_args(w, u, row_ptr, pos_ptr, pos_row, neg_row, lr, user_lr, loss, table, rows)
     if table is not None:
+        bad = torch.nonzero((rows < 0) | (rows >= table.shape[0]))
+        if bad.numel():
+            i = int(bad[0, 0])
+            raise IndexError(f"rows[{i}] = {int(rows[i])} is not a row of table (table.shape[0] = {table.shape[0]})")
         w.copy_(table[rows])
         out = mf_train(w, u, row_ptr, pos_ptr, pos_row, neg_row, lr=lr, user_lr=user_lr, loss=loss, validate=validate)
         w.sub_(table[rows])

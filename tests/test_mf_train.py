@@ -149,6 +149,13 @@ def table_case(seed: int, **kw):
     return case, table, rows
 
 
+def test_table_start_without_epochs_returns_no_change():
+    (w, u, *rest), table, rows = table_case(2, epochs=0)
+    got_w, got_u, _ = run(fx.mf_train, (torch.full_like(w, 7.0), u, *rest), table=table, rows=rows)
+    start = table[rows]
+    assert torch.equal(got_w.nan_to_num(9.0), (start - start).nan_to_num(9.0)) and torch.equal(got_u, u)
+
+
 @pytest.mark.parametrize("loss", ["bce", "bpr"])
 def test_table_start_returns_the_change_bit_for_bit(loss):
     """table/rows: the same bits as gather, train, subtract (the torch path's delta)."""
@@ -167,10 +174,11 @@ def test_table_and_rows_are_checked():
     for fn in (fx.mf_train, ref.mf_train):
         with pytest.raises(ValueError, match="together"):
             run(fn, (w, u, *rest), table=table)
-        bad = rows.clone()
-        bad[-1] = table.shape[0]
-        with pytest.raises(IndexError, match="rows"):
-            run(fn, (w, u, *rest), table=table, rows=bad)
+        for value in (table.shape[0], -1):
+            bad = rows.clone()
+            bad[-1] = value
+            with pytest.raises(IndexError, match="rows"):
+                run(fn, (w, u, *rest), table=table, rows=bad)
         with pytest.raises(ValueError, match="rows"):
             run(fn, (w, u, *rest), table=table, rows=rows[:-1])
         with pytest.raises(ValueError, match="table"):

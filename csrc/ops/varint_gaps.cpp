@@ -103,7 +103,7 @@ void decode_rowsets(py::handle stream, py::handle start, py::handle nbytes, py::
   std::vector<int64_t> widths;
   const int64_t* body_bytes = nullptr;
   if (nbytes.is_none()) {
-    widths.assign(static_cast<size_t>(n), (universe + 7) / 8);
+    widths.assign(static_cast<size_t>(n), universe / 8 + (universe % 8 != 0));  // no overflow near INT64_MAX
     body_bytes = widths.data();
   } else {
     NB = index_arg(nbytes, "nbytes", B, n);

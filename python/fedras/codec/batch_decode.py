@@ -10,8 +10,8 @@ It only ever *accepts*: a payload that deviates in any way (another layout, a fa
 check, a lying size) is handed back for :func:`~fedras.codec.decode`, the reference
 decoder, which gives the verdict and the error. The header checks ``decode`` makes on a
 payload of the template's layout are made here too, vectorised, and so are the body
-checks of Packed fields and RowSet bitmaps (delta-varint RowSets go through the native
-``decode_varint_gaps``, which makes ``decode``'s checks); array bodies need no check
+checks of Packed fields; RowSet bodies go through the native ``decode_bitmap_ids`` and
+``decode_varint_gaps``, which make ``decode``'s checks; array bodies need no check
 beyond their size. So the fast path never accepts a payload
 ``decode`` would refuse, and decodes what it accepts to the same values (the tests
 compare both on mutated payloads).
