@@ -3,9 +3,9 @@
 #include <vector>
 
 #include "common/rowmath.h"
-#include "ops/byte_segments.h"
 #include "ops/dispatch.h"
 #include "ops/ops.h"
+#include "ops/segment_args.h"
 #include "ops/validate.h"
 
 namespace fedras {
@@ -63,54 +63,47 @@ void py_unpack_indices(py::handle packed, int bits, int64_t n, py::handle out, p
   dispatch(P, [&] { unpack_indices_cpu(a); }, [&] { FEDRAS_IF_CUDA(unpack_indices_cuda(a)); });
 }
 
-// The segmented ops run on the CPU only; said first, before a device mismatch with
-// the CPU output would hide it.
-static void segmented_cpu_only(const TensorArg& t) {
-  if (t.is_cuda()) value_error(t.name, " is a CUDA tensor, but the segmented bit-packing runs on the CPU only");
-}
-
 // The segmented ops' shared checks: bits, index arguments, index segments inside
-// `n_indices`, byte segments inside `n_bytes`.
+// `n_indices`, byte segments inside `n_bytes`. The names are the caller's: the
+// unpacking wrapper hands its user's byte offsets (`start` there) in as out_start.
+struct SegmentNames {
+  const char* index_start;  // where each segment's indices start
+  const char* byte_start;   // where each segment's packed bytes start
+  const char* bytes;        // the packed buffer
+};
+
 static IndexSegments index_segments(const TensorArg& like, py::handle start, py::handle count, py::handle out_start,
-                                    int bits, int64_t n_indices, int64_t n_bytes, const char* bytes_name,
+                                    int bits, int64_t n_indices, int64_t n_bytes, const SegmentNames& names,
                                     std::vector<int64_t>* nbytes, TensorArg* keep) {
   check_bits(bits);
-  keep[0] = borrow(start, "start");
-  keep[0].dtype_is(DType::I64).ndim_is(1).same_device_as(like);
+  keep[0] = borrow_segment_values(start, names.index_start, like, -1, nullptr);
   const int64_t n = keep[0].size(0);
-  keep[1] = borrow(count, "count");
-  keep[1].dtype_is(DType::I64).ndim_is(1).same_device_as(like).dim_is(0, n, "start.shape[0]");
-  keep[2] = borrow(out_start, "out_start");
-  keep[2].dtype_is(DType::I64).ndim_is(1).same_device_as(like).dim_is(0, n, "start.shape[0]");
+  keep[1] = borrow_segment_values(count, "count", like, n, "the number of segments");
+  keep[2] = borrow_segment_values(out_start, names.byte_start, like, n, "the number of segments");
   IndexSegments seg;
   seg.start = keep[0].ptr<int64_t>();
   seg.count = keep[1].ptr<int64_t>();
   seg.out_start = keep[2].ptr<int64_t>();
   seg.n_segments = n;
   seg.bits = bits;
-  int64_t bad = first_segment_out_of_bounds(seg.start, seg.count, n, n_indices);
-  if (bad >= 0)
-    index_error("segment ", bad, " (start ", seg.start[bad], ", count ", seg.count[bad], ") is not inside the ",
-                n_indices, " indices");
+  require_segments_inside(seg.start, seg.count, n, n_indices, names.index_start, "the indices", "entries");
   nbytes->resize(static_cast<size_t>(n));
   for (int64_t s = 0; s < n; ++s) (*nbytes)[s] = packed_bytes(seg.count[s], bits);
-  bad = first_segment_out_of_bounds(seg.out_start, nbytes->data(), n, n_bytes);
-  if (bad >= 0)
-    index_error("segment ", bad, " (out_start ", seg.out_start[bad], ", ", (*nbytes)[bad], " bytes) is not inside ",
-                bytes_name, " of ", n_bytes, " bytes");
+  require_segments_inside(seg.out_start, nbytes->data(), n, n_bytes, names.byte_start, names.bytes, "bytes");
   return seg;
 }
 
 void py_pack_index_segments(py::handle idx, py::handle start, py::handle count, int bits, py::handle out,
                             py::handle out_start, int num_threads) {
   const TensorArg I = borrow(idx, "idx");
-  segmented_cpu_only(I);
+  require_cpu(I, "segmented bit-packing ops");
   I.dtype_is(DType::I32).ndim_is(1);
   const TensorArg O = borrow(out, "out");
   O.dtype_is(DType::U8).ndim_is(1).same_device_as(I).writable();
   TensorArg keep[3];
   std::vector<int64_t> nbytes;
-  IndexSegments seg = index_segments(I, start, count, out_start, bits, I.size(0), O.size(0), "out", &nbytes, keep);
+  IndexSegments seg = index_segments(I, start, count, out_start, bits, I.size(0), O.size(0), {"start", "out_start", "out"},
+                                     &nbytes, keep);
   // Out-of-range values would bleed into their neighbours' bits.
   const int32_t* v = I.ptr<int32_t>();
   for (int64_t s = 0; s < seg.n_segments; ++s)
@@ -125,13 +118,14 @@ void py_pack_index_segments(py::handle idx, py::handle start, py::handle count, 
 void py_unpack_index_segments(py::handle packed, py::handle start, py::handle count, int bits, py::handle out,
                               py::handle out_start, int num_threads) {
   const TensorArg P = borrow(packed, "packed");
-  segmented_cpu_only(P);
+  require_cpu(P, "segmented bit-packing ops");
   P.dtype_is(DType::U8).ndim_is(1);
   const TensorArg O = borrow(out, "out");
   O.dtype_is(DType::I32).ndim_is(1).same_device_as(P).writable();
   TensorArg keep[3];
   std::vector<int64_t> nbytes;
-  IndexSegments seg = index_segments(P, start, count, out_start, bits, O.size(0), P.size(0), "packed", &nbytes, keep);
+  IndexSegments seg = index_segments(P, start, count, out_start, bits, O.size(0), P.size(0), {"out_start", "start", "packed"},
+                                     &nbytes, keep);
   seg.num_threads = num_threads;
   py::gil_scoped_release nogil;
   unpack_index_segments_cpu(seg, P.ptr<uint8_t>(), O.ptr<int32_t>());

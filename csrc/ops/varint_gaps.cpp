@@ -4,29 +4,21 @@
 
 #include "common/dlpack_arg.h"
 #include "common/errors.h"
-#include "ops/byte_segments.h"
 #include "ops/ops.h"
+#include "ops/segment_args.h"
 
 namespace fedras {
 namespace {
 
-TensorArg index_arg(py::handle h, const char* name, const TensorArg& like, int64_t n) {
-  TensorArg t = borrow(h, name);
-  t.dtype_is(DType::I64).ndim_is(1).same_device_as(like);
-  if (n >= 0) t.dim_is(0, n, "the number of segments");
-  return t;
-}
+constexpr const char* kOps = "varint ops";
 
-void require_cpu(const TensorArg& t) {
-  if (t.is_cuda()) value_error(t.name, " is a CUDA tensor, but the varint ops run on the CPU only");
+TensorArg index_arg(py::handle h, const char* name, const TensorArg& like, int64_t n) {
+  return borrow_segment_values(h, name, like, n, "the number of segments");
 }
 
 void require_inside(const int64_t* start, const int64_t* length, int64_t n, int64_t total, const char* what,
                     const char* of) {
-  const int64_t bad = first_segment_out_of_bounds(start, length, n, total);
-  if (bad >= 0)
-    index_error("segment ", bad, " (", what, " ", start[bad], ", length ", length[bad], ") is not inside ", of, " of ",
-                total, " entries");
+  require_segments_inside(start, length, n, total, what, of, "entries");
 }
 
 // Checked id segments: inside ids, each sorted, unique and non-negative.
@@ -52,7 +44,7 @@ IdSegments id_segments(const TensorArg& I, const TensorArg& S, const TensorArg& 
 void py_varint_gap_bytes(py::handle ids, py::handle start, py::handle count, py::handle out, int num_threads) {
   const TensorArg I = borrow(ids, "ids");
   I.dtype_is(DType::I64).ndim_is(1);
-  require_cpu(I);
+  require_cpu(I, kOps);
   const TensorArg S = index_arg(start, "start", I, -1);
   const TensorArg C = index_arg(count, "count", I, S.size(0));
   const TensorArg O = index_arg(out, "out", I, S.size(0));
@@ -66,7 +58,7 @@ void py_encode_varint_gaps(py::handle ids, py::handle start, py::handle count, p
                            int num_threads) {
   const TensorArg I = borrow(ids, "ids");
   I.dtype_is(DType::I64).ndim_is(1);
-  require_cpu(I);
+  require_cpu(I, kOps);
   const TensorArg S = index_arg(start, "start", I, -1);
   const TensorArg C = index_arg(count, "count", I, S.size(0));
   const TensorArg O = borrow(out, "out");
@@ -89,7 +81,7 @@ void decode_rowsets(py::handle stream, py::handle start, py::handle nbytes, py::
                     py::handle ids, py::handle ids_start, py::handle ok, int num_threads, Decode decode) {
   const TensorArg B = borrow(stream, "stream");
   B.dtype_is(DType::U8).ndim_is(1);
-  require_cpu(B);
+  require_cpu(B, kOps);
   const TensorArg S = index_arg(start, "start", B, -1);
   const int64_t n = S.size(0);
   const TensorArg C = index_arg(count, "count", B, n);
