@@ -93,6 +93,8 @@ PYBIND11_MODULE(_C, m) {
   m.def("decode_varint_gaps", guarded(&fedras::py_decode_varint_gaps), "stream"_a, "start"_a, "nbytes"_a, "count"_a,
         "universe"_a, "ids"_a, "ids_start"_a, "ok"_a, "num_threads"_a,
         "Checked decode of delta-varint id segments (CPU only).");
+  m.def("encode_bitmap_ids", guarded(&fedras::py_encode_bitmap_ids), "ids"_a, "start"_a, "count"_a, "universe"_a,
+        "out"_a, "out_start"_a, "num_threads"_a, "Bitmaps of id segments (CPU only).");
   m.def("decode_bitmap_ids", guarded(&fedras::py_decode_bitmap_ids), "stream"_a, "start"_a, "count"_a, "universe"_a,
         "ids"_a, "ids_start"_a, "ok"_a, "num_threads"_a, "Checked decode of bitmap id sets (CPU only).");
 }

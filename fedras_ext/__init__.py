@@ -11,8 +11,8 @@ Ops (each also registered as a ``torch.library.custom_op`` under ``torch.ops.fed
 - :func:`copy_segments` / :func:`crc32_segments` - many byte ranges copied or
   checksummed at once, for the payload codec (CPU).
 - :func:`varint_gap_bytes` / :func:`encode_varint_gaps` / :func:`decode_varint_gaps` /
-  :func:`decode_bitmap_ids` - delta-varint and bitmap id sets (the codec's RowSet
-  bodies), many at once (CPU).
+  :func:`encode_bitmap_ids` / :func:`decode_bitmap_ids` - delta-varint and bitmap id
+  sets (the codec's RowSet bodies), many at once (CPU).
 
 Pure-PyTorch references with the same signatures live in :mod:`fedras_ext.reference`.
 """
@@ -26,7 +26,7 @@ from .byte_segments import copy_segments, crc32_segments
 from .kmeans import KMeansResult, segmented_kmeans
 from .mf_train import mf_train
 from .project import project_directions
-from .varint_gaps import decode_bitmap_ids, decode_varint_gaps, encode_varint_gaps, varint_gap_bytes
+from .varint_gaps import decode_bitmap_ids, decode_varint_gaps, encode_bitmap_ids, encode_varint_gaps, varint_gap_bytes
 from .scatter import apply_actions
 
 __version__ = _C.build_info()["version"]
@@ -60,5 +60,6 @@ __all__ = [
     "varint_gap_bytes",
     "encode_varint_gaps",
     "decode_varint_gaps",
+    "encode_bitmap_ids",
     "decode_bitmap_ids",
 ]

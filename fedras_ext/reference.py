@@ -571,6 +571,23 @@ def decode_varint_gaps(stream: Any, start: Any, nbytes: Any, count: Any, univers
 
 
 
+def encode_bitmap_ids(ids: Any, start: Any, count: Any, universe: int, out: Any, out_start: Any) -> None:
+    """Reference of :func:`fedras_ext.encode_bitmap_ids` (numpy's packbits per segment)."""
+    if universe < 0:
+        raise ValueError("universe must be >= 0")
+    ids = np.asarray(ids, dtype=np.int64)
+    width = (universe + 7) // 8
+    segments = list(_segments(ids.size, start, count, "ids"))
+    at = list(_segments(len(out), out_start, np.full(len(segments), width), "out"))
+    for s, ((a, n), (o, _)) in enumerate(zip(segments, at)):
+        seg = ids[a: a + n]
+        bits = np.zeros(width * 8, dtype=bool)
+        bits[seg[(seg >= 0) & (seg < universe)]] = True
+        out[o: o + width] = np.packbits(bits, bitorder="little")
+        if ((seg < 0) | (seg >= universe)).any():
+            raise IndexError(f"segment {s} holds an id outside [0, {universe})")
+
+
 def decode_bitmap_ids(stream: Any, start: Any, count: Any, universe: int) -> Tuple[np.ndarray, np.ndarray]:
     """Reference of :func:`fedras_ext.decode_bitmap_ids` (a bit at a time); the ids of a
     segment that is not ok are zeros."""

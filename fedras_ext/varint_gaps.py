@@ -42,6 +42,18 @@ def _(ids, start, count, out, out_start):
     return None
 
 
+@torch.library.custom_op("fedras::encode_bitmap_ids", mutates_args=("out",))
+def _encode_bitmap_op(ids: torch.Tensor, start: torch.Tensor, count: torch.Tensor, universe: int, out: torch.Tensor,
+                      out_start: torch.Tensor) -> None:
+    _C.encode_bitmap_ids(capsule(ids), capsule(start), capsule(count), universe, capsule(out), capsule(out_start),
+                         _native.num_threads())
+
+
+@_encode_bitmap_op.register_fake
+def _(ids, start, count, universe, out, out_start):
+    return None
+
+
 def _decode_outputs(start: torch.Tensor, count: torch.Tensor):
     """ids (int64, room for every declared id), where each segment's ids start, ok."""
     counts = count.clamp(min=0)
@@ -111,6 +123,24 @@ def decode_varint_gaps(stream: Any, start: Any, nbytes: Any, count: Any, univers
     ids, ok = _decode_op(read_view(stream, "stream"), index_view(start, "start"), index_view(nbytes, "nbytes"),
                          index_view(count, "count"), int(universe))
     return ids.numpy(), ok.numpy()
+
+
+def encode_bitmap_ids(ids: Any, start: Any, count: Any, universe: int, out: Any, out_start: Any) -> None:
+    """Write segment ``s``'s bitmap over ``[0, universe)`` (``ceil(universe / 8)`` bytes,
+    bit ``i`` of byte ``b`` set for id ``8 b + i``) at ``out[out_start[s]:]``, in place
+    on ``out`` (uint8 ``[M]``, writable).
+
+    Args:
+        ids: int64 ``[N]``; segment ``s`` is ``ids[start[s]: start[s] + count[s]]``, its
+            ids in ``[0, universe)`` (repeats and order do not matter to a bitmap).
+        start, count, out_start: int64 ``[S]``.
+
+    Raises IndexError for an id outside the universe (naming the segment; ``out`` is
+    then partly written) or a segment outside ``ids`` or ``out``, ValueError for a
+    wrong dtype/shape/device or a negative ``universe``.
+    """
+    _encode_bitmap_op(read_view(ids, "ids"), index_view(start, "start"), index_view(count, "count"), int(universe),
+                      write_view(out, "out"), index_view(out_start, "out_start"))
 
 
 def decode_bitmap_ids(stream: Any, start: Any, count: Any, universe: int) -> Tuple[np.ndarray, np.ndarray]:

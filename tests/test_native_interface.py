@@ -76,6 +76,8 @@ def test_opcheck_codec_ops():
         (torch.ops.fedras.decode_varint_gaps.default,
          (torch.tensor([1, 4, 0x87, 0x07, 2, 1], dtype=torch.uint8), torch.tensor([0, 4]), torch.tensor([4, 2]),
           id_count, 1000)),
+        (torch.ops.fedras.encode_bitmap_ids.default,
+         (ids, id_start, id_count, 1000, torch.zeros(300, dtype=torch.uint8), torch.tensor([0, 125]))),
         (torch.ops.fedras.decode_bitmap_ids.default,  # ids {1, 5, 9}, then {0, 1} of a universe of 10
          (torch.tensor([0x22, 0x02, 0x03, 0x00], dtype=torch.uint8), torch.tensor([0, 2]), torch.tensor([3, 2]), 10)),
         (torch.ops.fedras.pack_index_segments.default,

@@ -208,3 +208,37 @@ def test_bad_bitmap_arguments_are_rejected():
 def test_cuda_bitmaps_are_refused():
     with pytest.raises(ValueError, match="CPU only"):
         fx.decode_bitmap_ids(torch.zeros(8, dtype=torch.uint8, device="cuda"), [0], [0], 8)
+
+
+@pytest.mark.parametrize("universe", [0, 1, 7, 8, 63, 64, 65, 3706])
+def test_bitmaps_encode_like_the_reference_and_decode_back(universe):
+    stream, start, count, ids = bitmaps(universe + 1, universe)
+    id_start = np.concatenate([[0], np.cumsum(count)[:-1]]).astype(np.int64)
+    got = np.full(stream.size + 3, 0xAB, np.uint8)  # stale bytes: every bitmap byte is written
+    fx.encode_bitmap_ids(ids, id_start, count, universe, got, start + 3)
+    want = np.zeros_like(got)
+    ref.encode_bitmap_ids(ids, id_start, count, universe, want, start + 3)
+    np.testing.assert_array_equal(got[3:], stream)
+    np.testing.assert_array_equal(want[3:], stream)
+    back, ok = fx.decode_bitmap_ids(got, start + 3, count, universe)
+    assert ok.all()
+    np.testing.assert_array_equal(back, ids)
+
+
+def test_bad_bitmap_encodes_are_rejected():
+    ids, out = np.array([3, 9], np.int64), np.zeros(4, np.uint8)
+    for op in (fx.encode_bitmap_ids, ref.encode_bitmap_ids):
+        with pytest.raises(IndexError, match="segment 1"):
+            op(ids, [0, 1], [1, 1], 9, out, [0, 2])      # id 9 is at the universe
+        with pytest.raises(IndexError, match="segment 0"):
+            op(np.array([-1], np.int64), [0], [1], 9, out, [0])
+        with pytest.raises(IndexError):
+            op(ids, [0], [2], 9, out, [3])              # the 2-byte bitmap would end past out
+        with pytest.raises(IndexError):
+            op(ids, [1], [2], 9, out, [0])              # the segment ends past ids
+        with pytest.raises(ValueError, match="universe"):
+            op(ids, [0], [2], -1, out, [0])
+    with pytest.raises(ValueError, match="writable"):
+        fx.encode_bitmap_ids(ids, [0], [2], 10, np.frombuffer(bytes(4), np.uint8), [0])
+    with pytest.raises(ValueError, match="int64"):
+        fx.encode_bitmap_ids(ids.astype(np.int32), [0], [2], 10, out, [0])

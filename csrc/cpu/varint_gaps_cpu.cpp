@@ -111,9 +111,31 @@ void decode_varint_gaps_cpu(const VarintDecodeArgs& a, int num_threads) {
     a.ok[s] = decode_one(a.stream + a.start[s], a.nbytes[s], a.count[s], a.universe, a.ids + a.ids_start[s]) ? 1 : 0;
 }
 
+void encode_bitmap_ids_cpu(const IdSegments& seg, int64_t universe, uint8_t* out, const int64_t* out_start,
+                           uint8_t* ok, int num_threads) {
+  const int threads = resolve_threads(num_threads);
+  const int64_t width = bitmap_bytes(universe);
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 256) if (threads > 1 && seg.n_segments > 1024)
+  for (int64_t s = 0; s < seg.n_segments; ++s) {
+    uint8_t* p = out + out_start[s];
+    std::memset(p, 0, static_cast<size_t>(width));
+    const int64_t* ids = seg.ids + seg.start[s];
+    uint8_t good = 1;
+    for (int64_t j = 0; j < seg.count[s]; ++j) {
+      const uint64_t id = static_cast<uint64_t>(ids[j]);  // negatives wrap past the universe
+      if (id >= static_cast<uint64_t>(universe)) {
+        good = 0;
+        continue;
+      }
+      p[id >> 3] = static_cast<uint8_t>(p[id >> 3] | (1u << (id & 7)));
+    }
+    ok[s] = good;
+  }
+}
+
 void decode_bitmap_ids_cpu(const VarintDecodeArgs& a, int num_threads) {
   const int threads = resolve_threads(num_threads);
-  const int64_t width = static_cast<int64_t>((a.universe + 7) / 8);
+  const int64_t width = bitmap_bytes(static_cast<int64_t>(a.universe));
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 256) if (threads > 1 && a.n_segments > 1024)
   for (int64_t s = 0; s < a.n_segments; ++s)
     a.ok[s] = bitmap_one(a.stream + a.start[s], width, a.count[s], a.universe, a.ids + a.ids_start[s]) ? 1 : 0;

@@ -47,6 +47,8 @@ void py_encode_varint_gaps(py::handle ids, py::handle start, py::handle count, p
                            int num_threads);
 void py_decode_varint_gaps(py::handle stream, py::handle start, py::handle nbytes, py::handle count, int64_t universe,
                            py::handle ids, py::handle ids_start, py::handle ok, int num_threads);
+void py_encode_bitmap_ids(py::handle ids, py::handle start, py::handle count, int64_t universe, py::handle out,
+                          py::handle out_start, int num_threads);
 void py_decode_bitmap_ids(py::handle stream, py::handle start, py::handle count, int64_t universe, py::handle ids,
                           py::handle ids_start, py::handle ok, int num_threads);
 

@@ -40,4 +40,12 @@ void decode_varint_gaps_cpu(const VarintDecodeArgs& a, int num_threads);
 // ceil(universe / 8) bytes); ok[s] = 1: exactly count[s] bits set, all below universe.
 void decode_bitmap_ids_cpu(const VarintDecodeArgs& a, int num_threads);
 
+// Bytes of a bitmap over a universe of ids (no overflow near INT64_MAX).
+inline int64_t bitmap_bytes(int64_t universe) { return universe / 8 + (universe % 8 != 0); }
+
+// Segment s's bitmap (bitmap_bytes(universe) bytes) at out + out_start[s]. ok[s] = 0
+// for a segment holding an id outside [0, universe): that id is left out.
+void encode_bitmap_ids_cpu(const IdSegments& seg, int64_t universe, uint8_t* out, const int64_t* out_start,
+                           uint8_t* ok, int num_threads);
+
 }  // namespace fedras

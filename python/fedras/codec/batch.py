@@ -18,7 +18,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Type, Union
 
 import numpy as np
 
-from fedras_ext import copy_segments, crc32_segments, encode_varint_gaps, varint_gap_bytes
+from fedras_ext import copy_segments, crc32_segments, encode_bitmap_ids, encode_varint_gaps, varint_gap_bytes
 
 from .bitpack import offsets as _offsets
 from .bitpack import pack_segments
@@ -203,15 +203,12 @@ class RowSetColumn(Column):
         stream = np.empty(int(body_at[-1]), dtype=np.uint8)
         encode_varint_gaps(ids, self.ptr[varint_msgs], counts[varint_msgs], stream, body_at[:-1])
         which = np.flatnonzero(~varint)
-        # Bitmaps: one row of bits per bitmap message, packed at once.
-        bits = np.zeros(which.size * bitmap_len * 8, dtype=bool)
-        slot = np.repeat(np.arange(which.size) * (bitmap_len * 8), counts[which])
-        bits[slot + ids[~np.repeat(varint, counts)]] = True  # flat: faster than a 2-D index
-        maps = np.packbits(bits.reshape(which.size, bitmap_len * 8), axis=1, bitorder="little")
+        map_at = np.arange(which.size, dtype=np.int64) * bitmap_len
+        maps = np.empty(which.size * bitmap_len, dtype=np.uint8)
+        encode_bitmap_ids(ids, self.ptr[which], counts[which], self.universe, maps, map_at)
         spec = np.concatenate([_u32_columns(self.n, np.full(self.n, self.universe), counts),
                                np.where(varint, DELTA_VARINT, BITMAP).astype(np.uint8)[:, None]], axis=1)
-        return spec, nbytes, (_pieces(stream, varint_msgs, nbytes[varint_msgs])
-                              + [(maps.reshape(-1), which, np.arange(which.size, dtype=np.int64) * bitmap_len)])
+        return spec, nbytes, _pieces(stream, varint_msgs, nbytes[varint_msgs]) + [(maps, which, map_at)]
 
 
 @dataclass
