@@ -24,11 +24,21 @@ def packed_nbytes(n: int, bits: int) -> int:
     return (n * bits + 7) // 8
 
 
-def bits_for(k: int) -> int:
-    """Bits per index for ``k`` possible values: ``ceil(log2 k)``, at least 1."""
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-    return max(1, (k - 1).bit_length())
+_POWERS_OF_TWO = np.left_shift(np.int64(1), np.arange(63, dtype=np.int64))
+
+
+def bits_for(k: Any) -> Any:
+    """Bits per index for ``k`` possible values: ``ceil(log2 k)``, at least 1.
+
+    ``k``: an int (returns an int) or an integer array (returns int64 of its shape, one
+    call for a round's clients). Raises ValueError for a ``k`` below 1."""
+    arr = np.asarray(k)
+    if arr.dtype.kind not in "iu":
+        raise ValueError(f"k must be integers, got {arr.dtype}")
+    if arr.size and arr.min() < 1:
+        raise ValueError(f"k must be >= 1, got {int(arr.min())}")
+    bits = np.maximum(1, np.searchsorted(_POWERS_OF_TWO, arr))  # the first power of two >= k
+    return int(bits) if arr.ndim == 0 else bits.astype(np.int64)
 
 
 def _check_bits(bits: int) -> None:

@@ -40,7 +40,12 @@ def test_devices_agree(device, bits):
 
 
 def test_bits_for():
-    assert [fx.bits_for(k) for k in (1, 2, 3, 4, 5, 16, 17, 65536)] == [1, 1, 2, 2, 3, 4, 5, 16]
+    ks = [1, 2, 3, 4, 5, 16, 17, 65536, 65537, 2**40, 2**40 + 1]
+    want = [1, 1, 2, 2, 3, 4, 5, 16, 17, 40, 41]
+    assert [fx.bits_for(k) for k in ks] == want and all(type(fx.bits_for(k)) is int for k in ks)
+    many = fx.bits_for(np.array(ks))
+    assert many.dtype == np.int64 and many.tolist() == want
+    assert fx.bits_for(np.zeros(0, np.int64)).shape == (0,)
     with pytest.raises(ValueError):
         fx.bits_for(0)
 

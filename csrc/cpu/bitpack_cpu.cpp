@@ -66,6 +66,21 @@ void pack_index_segments_cpu(const IndexSegments& seg, const int32_t* idx, uint8
   });
 }
 
+int64_t first_unrepresentable_segment(const IndexSegments& seg, const int32_t* idx) {
+  const int threads = resolve_threads(seg.num_threads);
+  const int64_t none = seg.n_segments;
+  int64_t first = none;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 64) reduction(min : first) \
+    if (threads > 1 && seg.n_segments > 256)
+  for (int64_t s = 0; s < seg.n_segments; ++s) {
+    const int32_t* v = idx + seg.start[s];
+    uint32_t high = 0;  // negatives are huge as uint32: one shift checks both ends
+    for (int64_t i = 0; i < seg.count[s]; ++i) high |= static_cast<uint32_t>(v[i]) >> seg.bits;
+    if (high != 0) first = std::min(first, s);
+  }
+  return first == none ? -1 : first;
+}
+
 void unpack_index_segments_cpu(const IndexSegments& seg, const uint8_t* packed, int32_t* out) {
   for_each_segment(seg, [&](int64_t s) {
     UnpackArgs a;

@@ -104,15 +104,18 @@ void py_pack_index_segments(py::handle idx, py::handle start, py::handle count, 
   std::vector<int64_t> nbytes;
   IndexSegments seg = index_segments(I, start, count, out_start, bits, I.size(0), O.size(0), {"start", "out_start", "out"},
                                      &nbytes, keep);
-  // Out-of-range values would bleed into their neighbours' bits.
-  const int32_t* v = I.ptr<int32_t>();
-  for (int64_t s = 0; s < seg.n_segments; ++s)
-    for (int64_t i = seg.start[s]; i < seg.start[s] + seg.count[s]; ++i)
-      if (v[i] < 0 || (int64_t(v[i]) >> bits) != 0)
-        index_error("idx[", i, "] = ", v[i], " (segment ", s, ") is not representable in ", bits, " bits");
   seg.num_threads = num_threads;
-  py::gil_scoped_release nogil;
-  pack_index_segments_cpu(seg, I.ptr<int32_t>(), O.ptr<uint8_t>());
+  const int32_t* v = I.ptr<int32_t>();
+  int64_t bad = -1;
+  {
+    py::gil_scoped_release nogil;
+    bad = first_unrepresentable_segment(seg, v);  // before any byte is written
+    if (bad < 0) pack_index_segments_cpu(seg, v, O.ptr<uint8_t>());
+  }
+  if (bad >= 0)  // name its first such value
+    for (int64_t i = seg.start[bad]; i < seg.start[bad] + seg.count[bad]; ++i)
+      if (v[i] < 0 || (int64_t(v[i]) >> bits) != 0)
+        index_error("idx[", i, "] = ", v[i], " (segment ", bad, ") is not representable in ", bits, " bits");
 }
 
 void py_unpack_index_segments(py::handle packed, py::handle start, py::handle count, int bits, py::handle out,

@@ -42,6 +42,9 @@ struct IndexSegments {
 };
 
 void pack_index_segments_cpu(const IndexSegments& seg, const int32_t* idx, uint8_t* out);
+// The first segment holding a value outside [0, 2**bits) (which packing would bleed
+// into its neighbours' bits), or -1; segments are scanned in parallel.
+int64_t first_unrepresentable_segment(const IndexSegments& seg, const int32_t* idx);
 void unpack_index_segments_cpu(const IndexSegments& seg, const uint8_t* packed, int32_t* out);
 
 #ifdef FEDRAS_WITH_CUDA

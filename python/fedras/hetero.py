@@ -61,7 +61,7 @@ def fedras_upload_bytes(rows: np.ndarray, k: np.ndarray, dim: int, n_items: int,
     """Estimated uplink bytes of FedRAS with k actions (the decision uses this estimate;
     the accounting uses the real encoded length)."""
     rowset = np.minimum((n_items + 7) // 8, rows * 2)
-    bits = np.vectorize(lambda v: bits_for(int(max(v, 1))))(k) if len(k) else np.zeros(0)
+    bits = bits_for(np.maximum(np.asarray(k, dtype=np.int64), 1))
     return HEADER_BYTES + rowset + k * dim * bytes_per_value + np.ceil(rows * bits / 8.0)
 
 

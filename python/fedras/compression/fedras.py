@@ -65,7 +65,7 @@ class FedRAS(Compressor):
         actions = batch.actions.cpu().numpy()
         out: Dict[str, Column] = {
             "actions": ArrayColumn(F16, actions.astype(np.float16), aoff) if self.half else ArrayColumn(F32, actions, aoff),
-            "assign": PackedColumn(batch.assignment.cpu().numpy(), ptr, np.array([bits_for(max(k, 1)) for k in np.diff(aoff).tolist()])),
+            "assign": PackedColumn(batch.assignment.cpu().numpy(), ptr, bits_for(np.maximum(np.diff(aoff), 1))),
         }
         if batch.scale is not None:
             out["scale"] = ArrayColumn(F16, batch.scale.cpu().numpy().astype(np.float16), ptr)

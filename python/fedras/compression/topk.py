@@ -66,7 +66,7 @@ class TopK(Compressor):
         n_rows = batch.ptr.diff().clamp(min=1).tolist()
         return {
             "values": ArrayColumn(F32, batch.values.cpu().numpy(), eptr),
-            "row": PackedColumn(batch.row.to(torch.int32).cpu().numpy(), eptr, np.array([bits_for(n) for n in n_rows])),
+            "row": PackedColumn(batch.row.to(torch.int32).cpu().numpy(), eptr, bits_for(np.asarray(n_rows))),
             "col": PackedColumn(batch.col.to(torch.int32).cpu().numpy(), eptr, bits_for(batch.dim)),
         }
 
