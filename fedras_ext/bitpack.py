@@ -31,12 +31,15 @@ def bits_for(k: Any) -> Any:
     """Bits per index for ``k`` possible values: ``ceil(log2 k)``, at least 1.
 
     ``k``: an int (returns an int) or an integer array (returns int64 of its shape, one
-    call for a round's clients). Raises ValueError for a ``k`` below 1."""
+    call for a round's clients). Raises ValueError for a ``k`` below 1 or over 2**62."""
     arr = np.asarray(k)
     if arr.dtype.kind not in "iu":
         raise ValueError(f"k must be integers, got {arr.dtype}")
     if arr.size and arr.min() < 1:
         raise ValueError(f"k must be >= 1, got {int(arr.min())}")
+    if arr.size and arr.max() > 1 << 62:
+        raise ValueError(f"k must be at most 2**62, got {int(arr.max())}")
+    arr = arr.astype(np.int64)  # uint64 would meet the table as float64
     bits = np.maximum(1, np.searchsorted(_POWERS_OF_TWO, arr))  # the first power of two >= k
     return int(bits) if arr.ndim == 0 else bits.astype(np.int64)
 

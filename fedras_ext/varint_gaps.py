@@ -1,10 +1,11 @@
 """Id sets, many at once (CPU only): the codec's RowSet bodies.
 
-Segment ``s`` is ``count[s]`` sorted unique ids starting at ``ids[start[s]]``. Its
-delta-varint stream is the unsigned LEB128 varint (7 bits a byte, low group first, high
-bit = more) of the first id, then of each gap to the previous id, each in its shortest
-form. Its bitmap over a universe of ``U`` ids is ``ceil(U / 8)`` bytes, bit ``i`` of
-byte ``b`` set for id ``8 b + i`` (:func:`decode_bitmap_ids`).
+Segment ``s`` is ``count[s]`` ids starting at ``ids[start[s]]``. Its delta-varint
+stream (sorted unique ids) is the unsigned LEB128 varint (7 bits a byte, low group
+first, high bit = more) of the first id, then of each gap to the previous id, each in
+its shortest form. Its bitmap over a universe of ``U`` ids is ``ceil(U / 8)`` bytes,
+bit ``i`` of byte ``b`` set for id ``8 b + i`` (:func:`encode_bitmap_ids`,
+:func:`decode_bitmap_ids`).
 """
 from __future__ import annotations
 
@@ -135,9 +136,11 @@ def encode_bitmap_ids(ids: Any, start: Any, count: Any, universe: int, out: Any,
             ids in ``[0, universe)`` (repeats and order do not matter to a bitmap).
         start, count, out_start: int64 ``[S]``.
 
-    Raises IndexError for an id outside the universe (naming the segment; ``out`` is
-    then partly written) or a segment outside ``ids`` or ``out``, ValueError for a
-    wrong dtype/shape/device or a negative ``universe``.
+    The bitmaps must not overlap in ``out`` (segments are written in parallel).
+
+    Raises IndexError for an id outside the universe (naming the first such segment;
+    every bitmap is still written, without those ids) or a segment outside ``ids`` or
+    ``out``, ValueError for a wrong dtype/shape/device or a negative ``universe``.
     """
     _encode_bitmap_op(read_view(ids, "ids"), index_view(start, "start"), index_view(count, "count"), int(universe),
                       write_view(out, "out"), index_view(out_start, "out_start"))

@@ -46,6 +46,11 @@ def test_bits_for():
     many = fx.bits_for(np.array(ks))
     assert many.dtype == np.int64 and many.tolist() == want
     assert fx.bits_for(np.zeros(0, np.int64)).shape == (0,)
+    assert fx.bits_for(np.int32(17)) == 5 and fx.bits_for(np.array(17)) == 5
+    assert fx.bits_for(np.array([2**60 + 1], np.uint64)).tolist() == [61]
+    for bad in (1.5, np.array([2.0]), 2**63):
+        with pytest.raises(ValueError):
+            fx.bits_for(bad)
     with pytest.raises(ValueError):
         fx.bits_for(0)
 
@@ -95,6 +100,15 @@ def test_segments_only_check_the_values_they_hold():
         fx.pack_index_segments(idx, [0, 3], [3, 1], 2)
     with pytest.raises(IndexError, match="not representable"):
         fx.pack_index_segments(np.array([-1], np.int32), [0], [1], 4)
+
+
+def test_the_first_unrepresentable_segment_is_named():
+    """The parallel check names the first bad segment of many (not just any)."""
+    idx = np.zeros(3000 * 5, np.int32)
+    idx[[5 * 2000 + 1, 5 * 700 + 3, 5 * 2999]] = [16, -1, 99]
+    start = np.arange(3000, dtype=np.int64) * 5
+    with pytest.raises(IndexError, match=r"idx\[3503\] = -1 \(segment 700\)"):
+        fx.pack_index_segments(idx, start, np.full(3000, 5, np.int64), 4)
 
 
 def test_segments_outside_are_rejected():

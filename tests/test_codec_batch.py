@@ -40,7 +40,7 @@ def reference(kind, round_, senders, columns):
 def test_batch_bytes_equal_encode(seed):
     rng = np.random.default_rng(seed)
     n_msgs = int(rng.integers(1, 12))
-    universe = int(rng.choice([1, 5, 64, 1682, 100_000]))
+    universe = int(rng.choice([0, 1, 5, 8, 64, 1682, 100_000]))
     bits = rng.integers(1, 17, n_msgs) if seed % 2 else int(rng.integers(1, 17))
     columns = random_batch(rng, n_msgs, universe, bits)
     senders = rng.integers(0, 2**32, n_msgs).tolist()
@@ -126,3 +126,14 @@ def test_large_packed_batch_equals_encode(bits):
     expected, msgs = reference("k", 3, range(24), columns)
     assert wires == expected
     assert all(decode(w) == m for w, m in zip(wires, msgs))
+
+
+def test_many_rowsets_equal_encode():
+    """Over 1,024 messages: the native RowSet ops take their threaded path."""
+    rng = np.random.default_rng(11)
+    sets = [np.sort(rng.choice(90, int(c), replace=False)) for c in rng.integers(0, 91, 1100)]
+    columns = {"rows": RowSetColumn(np.concatenate(sets).astype(np.int64), csr([len(x) for x in sets]), 90)}
+    wires, _ = encode_batch("k", 2, list(range(1100)), columns)
+    expected, _ = reference("k", 2, range(1100), columns)
+    assert wires == expected
+

@@ -242,3 +242,23 @@ def test_bad_bitmap_encodes_are_rejected():
         fx.encode_bitmap_ids(ids, [0], [2], 10, np.frombuffer(bytes(4), np.uint8), [0])
     with pytest.raises(ValueError, match="int64"):
         fx.encode_bitmap_ids(ids.astype(np.int32), [0], [2], 10, out, [0])
+
+
+def test_bitmaps_take_ids_in_any_order_across_many_segments():
+    """More than 1,024 segments (the threaded path); ids shuffled and repeated."""
+    rng = np.random.default_rng(7)
+    universe, n = 77, 1500
+    sets = [np.flatnonzero(rng.random(universe) < 0.3) for _ in range(n)]
+    messy = [np.concatenate([s, s[: len(s) // 3]])[rng.permutation(len(s) + len(s) // 3)] for s in sets]
+    ids = np.concatenate(messy).astype(np.int64)
+    count = np.array([len(m) for m in messy], np.int64)
+    start = np.concatenate([[0], np.cumsum(count)[:-1]]).astype(np.int64)
+    width = (universe + 7) // 8
+    out = np.full(n * width, 0xFF, np.uint8)
+    fx.encode_bitmap_ids(ids, start, count, universe, out, np.arange(n, dtype=np.int64) * width)
+    want = np.zeros_like(out)
+    ref.encode_bitmap_ids(ids, start, count, universe, want, np.arange(n, dtype=np.int64) * width)
+    np.testing.assert_array_equal(out, want)
+    back, ok = fx.decode_bitmap_ids(out, np.arange(n, dtype=np.int64) * width, [len(s) for s in sets], universe)
+    assert ok.all()
+    np.testing.assert_array_equal(back, np.concatenate(sets))

@@ -112,10 +112,12 @@ void py_pack_index_segments(py::handle idx, py::handle start, py::handle count, 
     bad = first_unrepresentable_segment(seg, v);  // before any byte is written
     if (bad < 0) pack_index_segments_cpu(seg, v, O.ptr<uint8_t>());
   }
-  if (bad >= 0)  // name its first such value
+  if (bad >= 0) {  // name its first such value
     for (int64_t i = seg.start[bad]; i < seg.start[bad] + seg.count[bad]; ++i)
       if (v[i] < 0 || (int64_t(v[i]) >> bits) != 0)
         index_error("idx[", i, "] = ", v[i], " (segment ", bad, ") is not representable in ", bits, " bits");
+    index_error("segment ", bad, " of idx changed while it was checked");  // never a silent unwritten output
+  }
 }
 
 void py_unpack_index_segments(py::handle packed, py::handle start, py::handle count, int bits, py::handle out,

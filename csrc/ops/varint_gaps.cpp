@@ -16,11 +16,6 @@ TensorArg index_arg(py::handle h, const char* name, const TensorArg& like, int64
   return borrow_segment_values(h, name, like, n, "the number of segments");
 }
 
-void require_inside(const int64_t* start, const int64_t* length, int64_t n, int64_t total, const char* what,
-                    const char* of) {
-  require_segments_inside(start, length, n, total, what, of, "entries");
-}
-
 // Checked id segments: inside ids and, when `sorted`, each sorted, unique and
 // non-negative (what the varint streams need; a bitmap takes ids in any order).
 IdSegments id_segments(const TensorArg& I, const TensorArg& S, const TensorArg& C, bool sorted = true) {
@@ -30,7 +25,7 @@ IdSegments id_segments(const TensorArg& I, const TensorArg& S, const TensorArg& 
   seg.start = S.ptr<int64_t>();
   seg.count = C.ptr<int64_t>();
   seg.n_segments = S.size(0);
-  require_inside(seg.start, seg.count, seg.n_segments, seg.n_ids, "start", "ids");
+  require_segments_inside(seg.start, seg.count, seg.n_segments, seg.n_ids, "start", "ids", "entries");
   for (int64_t s = 0; sorted && s < seg.n_segments; ++s) {
     const int64_t* p = seg.ids + seg.start[s];
     for (int64_t j = 0; j < seg.count[s]; ++j)
@@ -80,7 +75,8 @@ void py_encode_varint_gaps(py::handle ids, py::handle start, py::handle count, p
   const IdSegments seg = id_segments(e.ids, e.start, e.count);
   std::vector<int64_t> nbytes(static_cast<size_t>(seg.n_segments));
   varint_gap_bytes_cpu(seg, nbytes.data(), num_threads);
-  require_inside(e.out_start.ptr<int64_t>(), nbytes.data(), seg.n_segments, e.out.size(0), "out_start", "out");
+  require_segments_inside(e.out_start.ptr<int64_t>(), nbytes.data(), seg.n_segments, e.out.size(0), "out_start", "out",
+                          "bytes");
   py::gil_scoped_release nogil;
   encode_varint_gaps_cpu(seg, e.out.ptr<uint8_t>(), e.out_start.ptr<int64_t>(), num_threads);
 }
@@ -114,8 +110,8 @@ void decode_rowsets(py::handle stream, py::handle start, py::handle nbytes, py::
     NB = index_arg(nbytes, "nbytes", B, n);
     body_bytes = NB.ptr<int64_t>();
   }
-  require_inside(S.ptr<int64_t>(), body_bytes, n, B.size(0), "start", "stream");
-  require_inside(IS.ptr<int64_t>(), C.ptr<int64_t>(), n, I.size(0), "ids_start", "ids");
+  require_segments_inside(S.ptr<int64_t>(), body_bytes, n, B.size(0), "start", "stream", "bytes");
+  require_segments_inside(IS.ptr<int64_t>(), C.ptr<int64_t>(), n, I.size(0), "ids_start", "ids", "entries");
   VarintDecodeArgs a;
   a.stream = B.ptr<uint8_t>();
   a.start = S.ptr<int64_t>();
@@ -145,7 +141,7 @@ void py_encode_bitmap_ids(py::handle ids, py::handle start, py::handle count, in
   const IdSegments seg = id_segments(e.ids, e.start, e.count, /*sorted=*/false);
   const int64_t n = seg.n_segments;
   const std::vector<int64_t> widths(static_cast<size_t>(n), bitmap_bytes(universe));
-  require_inside(e.out_start.ptr<int64_t>(), widths.data(), n, e.out.size(0), "out_start", "out");
+  require_segments_inside(e.out_start.ptr<int64_t>(), widths.data(), n, e.out.size(0), "out_start", "out", "bytes");
   std::vector<uint8_t> ok(static_cast<size_t>(n));
   {
     py::gil_scoped_release nogil;
@@ -153,7 +149,7 @@ void py_encode_bitmap_ids(py::handle ids, py::handle start, py::handle count, in
   }
   for (int64_t s = 0; s < n; ++s)
     if (!ok[static_cast<size_t>(s)])
-      index_error("segment ", s, " holds an id outside [0, ", universe, "), the universe");
+      index_error("segment ", s, " holds an id outside [0, ", universe, ")");
 }
 
 void py_decode_bitmap_ids(py::handle stream, py::handle start, py::handle count, int64_t universe, py::handle ids,

@@ -63,10 +63,10 @@ class TopK(Compressor):
 
     def columns(self, batch: TopKBatch) -> Dict[str, Column]:
         eptr = batch.entry_ptr.cpu().numpy()
-        n_rows = batch.ptr.diff().clamp(min=1).tolist()
+        n_rows = batch.ptr.diff().clamp(min=1).cpu().numpy()
         return {
             "values": ArrayColumn(F32, batch.values.cpu().numpy(), eptr),
-            "row": PackedColumn(batch.row.to(torch.int32).cpu().numpy(), eptr, bits_for(np.asarray(n_rows))),
+            "row": PackedColumn(batch.row.to(torch.int32).cpu().numpy(), eptr, bits_for(n_rows)),
             "col": PackedColumn(batch.col.to(torch.int32).cpu().numpy(), eptr, bits_for(batch.dim)),
         }
 
