@@ -82,6 +82,11 @@ PYBIND11_MODULE(_C, m) {
         "table"_a, "rows"_a, "loss_out"_a, "lr"_a, "user_lr"_a, "loss"_a, "check"_a, "num_threads"_a,
         "MF local training of a round's clients, in place on w and u (CPU only).");
 
+  m.def("touched_counts", guarded(&fedras::py_touched_counts), "pos_ptr"_a, "pos_items"_a, "neg_items"_a,
+        "n_items"_a, "counts"_a, "num_threads"_a, "Distinct items each client touches (CPU only).");
+  m.def("touched_rows", guarded(&fedras::py_touched_rows), "pos_ptr"_a, "pos_items"_a, "neg_items"_a, "n_items"_a,
+        "row_ptr"_a, "rows"_a, "pos_row"_a, "neg_row"_a, "num_threads"_a,
+        "Each client's sorted touched rows and every sample's row (CPU only).");
   m.def("copy_segments", guarded(&fedras::py_copy_segments), "src"_a, "src_start"_a, "length"_a, "dst"_a,
         "dst_start"_a, "num_threads"_a, "Copy byte ranges of src into dst (CPU only).");
   m.def("crc32_segments", guarded(&fedras::py_crc32_segments), "data"_a, "start"_a, "length"_a, "out"_a,

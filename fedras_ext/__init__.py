@@ -8,6 +8,8 @@ Ops (each also registered as a ``torch.library.custom_op`` under ``torch.ops.fed
 - :func:`pack_indices` / :func:`unpack_indices` - 1..16-bit index packing;
   :func:`pack_index_segments` / :func:`unpack_index_segments` - many streams at once (CPU).
 - :func:`mf_train` - the MF local training of a whole round, fused per client (CPU).
+- :func:`touched_rows` - a round's touched item rows per client, and every sample's
+  index into them (CPU).
 - :func:`copy_segments` / :func:`crc32_segments` - many byte ranges copied or
   checksummed at once, for the payload codec (CPU).
 - :func:`varint_gap_bytes` / :func:`encode_varint_gaps` / :func:`decode_varint_gaps` /
@@ -25,6 +27,7 @@ from .bitpack import bits_for, pack_index_segments, pack_indices, packed_nbytes,
 from .byte_segments import copy_segments, crc32_segments
 from .kmeans import KMeansResult, segmented_kmeans
 from .mf_train import mf_train
+from .touched_rows import touched_rows
 from .project import project_directions
 from .varint_gaps import decode_bitmap_ids, decode_varint_gaps, encode_bitmap_ids, encode_varint_gaps, varint_gap_bytes
 from .scatter import apply_actions
@@ -50,6 +53,7 @@ __all__ = [
     "copy_segments",
     "crc32_segments",
     "mf_train",
+    "touched_rows",
     "pack_index_segments",
     "pack_indices",
     "packed_nbytes",

@@ -56,21 +56,26 @@ def test_engines_give_the_same_client_deltas(data, device):
     torch.testing.assert_close(ta.users, tb.users, rtol=1e-5, atol=1e-6)
 
 
-def test_plan_round_dense_and_sorted_paths_agree(data, monkeypatch):
+def test_plan_round_native_dense_and_sorted_paths_agree(data, monkeypatch):
+    """The native touched rows and both torch paths of the reference give one plan."""
+    import fedras_ext
+    import fedras_ext.reference
     from fedras import rng, rounds
 
     s = sim_for(data)
     clients = s.select(1)[::2]
 
-    def plan():
+    def plan(ops):
         return rounds.plan_round(s.train_ptr, s.train_items, clients, s.sampler, epochs=2, n_neg=4,
-                                 n_items=s.n_items, generator=rng.generator(0, 1, "negatives"))
+                                 n_items=s.n_items, generator=rng.generator(0, 1, "negatives"), ops=ops)
 
-    dense = plan()
-    monkeypatch.setattr(rounds, "_DENSE_KEYS", 0)
-    for field, value in vars(plan()).items():
-        expected = getattr(dense, field)
-        assert value.dtype == expected.dtype and torch.equal(value, expected), field
+    dense = plan(fedras_ext.reference)
+    native = plan(fedras_ext)
+    monkeypatch.setattr(fedras_ext.reference, "_DENSE_KEYS", 0)
+    for other in (plan(fedras_ext.reference), native):
+        for field, value in vars(other).items():
+            expected = getattr(dense, field)
+            assert value.dtype == expected.dtype and torch.equal(value, expected), field
 
 
 @pytest.mark.parametrize("method", ["fedavg", "fedras", "topk", "quant", "lowrank", "svd"])

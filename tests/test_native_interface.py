@@ -59,6 +59,8 @@ def test_opcheck_all_ops():
     packed_idx = torch.randint(0, 8, (21,), dtype=torch.int32)
     torch.library.opcheck(torch.ops.fedras.pack_indices.default, (packed_idx, 3, True))
     torch.library.opcheck(torch.ops.fedras.unpack_indices.default, (fx.pack_indices(packed_idx, 3), 3, 21))
+    torch.library.opcheck(torch.ops.fedras.touched_rows.default,
+                          (torch.tensor([0, 2, 2, 3]), torch.tensor([4, 1, 4]), torch.tensor([[[1], [0], [2]]]), 5))
 
 
 def test_opcheck_codec_ops():

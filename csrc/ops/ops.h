@@ -39,6 +39,11 @@ void py_mf_train(py::handle w, py::handle u, py::handle row_ptr, py::handle pos_
                  py::handle neg_row, py::handle table, py::handle rows, py::handle loss_out, double lr, double user_lr,
                  const std::string& loss, bool check, int num_threads);
 
+void py_touched_counts(py::handle pos_ptr, py::handle pos_items, py::handle neg_items, int64_t n_items,
+                       py::handle counts, int num_threads);
+void py_touched_rows(py::handle pos_ptr, py::handle pos_items, py::handle neg_items, int64_t n_items,
+                     py::handle row_ptr, py::handle rows, py::handle pos_row, py::handle neg_row, int num_threads);
+
 void py_copy_segments(py::handle src, py::handle src_start, py::handle length, py::handle dst, py::handle dst_start,
                       int num_threads);
 void py_crc32_segments(py::handle data, py::handle start, py::handle length, py::handle out, int num_threads);

@@ -9,16 +9,15 @@ padding stays small.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List
+from types import ModuleType
+from typing import List, Optional
 
 import torch
 
+import fedras_ext.reference
+
 from . import csr
 from .training import LocalBatch
-
-# plan_round finds the touched rows with a dense mask up to this many clients x items.
-_DENSE_KEYS = 1 << 26
-
 
 @dataclass
 class RoundPlan:
@@ -57,11 +56,15 @@ def plan_round(
     n_neg: int,
     n_items: int,
     generator: torch.Generator,
+    ops: Optional[ModuleType] = None,
 ) -> RoundPlan:
     """Sample the round's negatives and find every client's touched rows.
 
     ``train_ptr``/``train_items``: the users' training positives (CSR, int64).
     ``clients``: int64 ``[C]``. ``sampler``: a :class:`fedras.data.NegativeSampler`.
+    ``ops``: the run's op set; with the native ``fedras_ext`` on the CPU the touched rows
+    come from its ``touched_rows`` (one client per thread), else from the reference's
+    torch ops. Both give the same tensors.
     """
     dev = train_items.device
     counts = train_ptr[clients + 1] - train_ptr[clients]
@@ -74,30 +77,8 @@ def plan_round(
     else:
         neg_items = torch.zeros(epochs, n_pos, 0, dtype=torch.int64, device=dev)
 
-    # Touched rows: unique (client, item) keys, sorted, so each client's rows come out
-    # sorted and together. A dense C x n_items mask is faster when it is small.
-    n_clients = clients.numel()
-    local = torch.repeat_interleave(torch.arange(n_clients, device=dev), counts)
-    key_pos = local * n_items + pos_items
-    key_neg = local[None, :, None] * n_items + neg_items
-    if n_clients * n_items <= _DENSE_KEYS:
-        # index_fill_/index_select/index_copy_ run 2-4x faster than indexing on CPU; int32
-        # slots (< _DENSE_KEYS) halve the pass over the mask.
-        mask = torch.zeros(n_clients * n_items, dtype=torch.bool, device=dev)
-        mask.index_fill_(0, key_pos, True).index_fill_(0, key_neg.reshape(-1), True)
-        slot = torch.cumsum(mask, 0, dtype=torch.int32).sub_(1)
-        inv_pos, inv_neg = (slot.index_select(0, k.reshape(-1)).view(k.shape).long() for k in (key_pos, key_neg))
-        row_ptr = torch.zeros(n_clients + 1, dtype=torch.int64, device=dev)
-        row_ptr[1:] = slot.view(n_clients, n_items)[:, -1] + 1  # rows up to each client's end
-        # Each row is the item of the samples mapped to it (repeats write the same item):
-        # cheaper than finding the keys (nonzero) and dividing them.
-        rows = torch.empty(int(row_ptr[-1]), dtype=torch.int64, device=dev)
-        rows.index_copy_(0, inv_pos, pos_items).index_copy_(0, inv_neg.reshape(-1), neg_items.reshape(-1))
-    else:
-        keys, inverse = torch.unique(torch.cat([key_pos, key_neg.reshape(-1)]), sorted=True, return_inverse=True)
-        inv_pos, inv_neg = inverse[:n_pos], inverse[n_pos:].reshape(key_neg.shape)
-        row_ptr = csr.from_lengths(torch.bincount(keys // n_items, minlength=n_clients))
-        rows = keys % n_items
+    touched = (ops if ops is not None and dev.type == "cpu" else fedras_ext.reference).touched_rows
+    row_ptr, rows, inv_pos, inv_neg = touched(pos_ptr, pos_items, neg_items, n_items)
     return RoundPlan(
         clients=clients,
         pos_ptr=pos_ptr,

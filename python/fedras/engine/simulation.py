@@ -210,7 +210,7 @@ class Simulation:
         down_bytes = self.ledger.catch_up(clients_np, round_)
         plan = plan_round(self.train_ptr, self.train_items, clients, self.sampler, epochs=cfg.local_epochs,
                           n_neg=cfg.negatives, n_items=self.n_items,
-                          generator=rng.generator(cfg.seed, round_, "negatives", device=self.device))
+                          generator=rng.generator(cfg.seed, round_, "negatives", device=self.device), ops=self.ops)
         basis = self._basis(round_)
         trained = self._train(plan, basis)
         self.users[clients] = trained.users
