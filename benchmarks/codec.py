@@ -11,8 +11,6 @@ decode makes and the columns the server then checks; the per-payload decode is
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 import torch
@@ -24,6 +22,8 @@ from fedras.config import Config
 from fedras.engine import Simulation
 from fedras.protocol.payloads import decode_uplinks, encode_uplinks, uplink_template
 from fedras.rounds import plan_round
+
+from alternate import alternate, median_ms
 
 
 def round_uplinks(shape: str):
@@ -67,18 +67,13 @@ def main() -> None:
     def batch_decode():
         return decode_uplinks(wires, comp.name, template)
 
-    times = {}
-    for _ in range(args.repeat):
-        funcs = (batch_encode, batch_decode) if args.batch_only else \
-            (per_payload_encode, batch_encode, per_payload_decode, batch_decode)
-        for f in funcs:
-            t = time.perf_counter()
-            f()
-            times.setdefault(f.__name__, []).append(time.perf_counter() - t)
+    funcs = (batch_encode, batch_decode) if args.batch_only else \
+        (per_payload_encode, batch_encode, per_payload_decode, batch_decode)
+    times, _ = alternate({f.__name__: f for f in funcs}, args.repeat, warmup=False)
     print(f"{args.shape}: {len(wires)} uplinks, {sum(map(len, wires)) / 1e6:.2f} MB, median of {args.repeat}")
     for name, ts in times.items():
-        med = statistics.median(ts)
-        print(f"  {name:<20} {med * 1e3:8.1f} ms  {med / len(wires) * 1e6:7.1f} us/payload")
+        med = median_ms(ts)
+        print(f"  {name:<20} {med:8.1f} ms  {med / len(wires) * 1e3:7.1f} us/payload")
 
 
 if __name__ == "__main__":

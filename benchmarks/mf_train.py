@@ -17,8 +17,6 @@ unfused agree bit for bit.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 
@@ -29,6 +27,8 @@ from fedras.engine import Simulation
 from fedras.rounds import plan_round
 from fedras.training import train_mf_flat
 from fedras.workspace import Workspace
+
+from alternate import alternate, median_ms
 
 SHAPES = {
     "ml100k": dict(dataset="ml-100k"),
@@ -57,19 +57,14 @@ def bench(shape: str, repeat: int) -> None:
 
     def once(name: str):
         ops, ws = paths[name]
-        t = time.perf_counter()
-        out = (unfused(ws) if name == "unfused" else
-               train_mf_flat(plan, table, users, lr=cfg.lr, user_lr=cfg.user_lr, loss=cfg.loss, workspace=ws, ops=ops))
-        return time.perf_counter() - t, out
+        return lambda: (unfused(ws) if name == "unfused" else train_mf_flat(
+            plan, table, users, lr=cfg.lr, user_lr=cfg.user_lr, loss=cfg.loss, workspace=ws, ops=ops))
 
-    results = {name: once(name)[1] for name in paths}  # warm-up (and the workspaces' first touch)
+    # The warm-up round is also the workspaces' first touch; its results are compared.
+    times, results = alternate({name: once(name) for name in paths}, repeat)
     diff = max(float((a - b).abs().max()) for a, b in zip(results["torch"], results["native"]) if a.is_floating_point())
     same = all(torch.equal(a, b) for a, b in zip(results["native"][:2], results["unfused"]))
-    times = {name: [] for name in paths}
-    for _ in range(repeat):
-        for name in paths:
-            times[name].append(once(name)[0])
-    med = {name: statistics.median(v) * 1e3 for name, v in times.items()}
+    med = {name: median_ms(v) for name, v in times.items()}
     print(f"{shape}: {plan.n_clients} clients, {plan.rows.numel()} rows, {plan.pos_row.numel()} positives, "
           f"threads {torch.get_num_threads()}")
     for name in paths:

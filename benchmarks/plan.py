@@ -10,8 +10,6 @@ whether the outputs are identical.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 
@@ -19,6 +17,8 @@ import fedras_ext
 import fedras_ext.reference
 from fedras import rng
 from fedras.rounds import plan_round
+
+from alternate import alternate, median_ms
 
 
 def bench(shape: str, repeat: int) -> None:
@@ -29,19 +29,13 @@ def bench(shape: str, repeat: int) -> None:
     plan = plan_round(sim.train_ptr, sim.train_items, sim.select(1), sim.sampler, epochs=cfg.local_epochs,
                       n_neg=cfg.negatives, n_items=sim.n_items, generator=rng.generator(cfg.seed, 1, "negatives"))
     args = (plan.pos_ptr, plan.pos_items, plan.neg_items, sim.n_items)
-    versions = {"native": fedras_ext.touched_rows, "reference": fedras_ext.reference.touched_rows}
-    outs = {name: f(*args) for name, f in versions.items()}  # warm-up
+    times, outs = alternate({"native": lambda: fedras_ext.touched_rows(*args),
+                             "reference": lambda: fedras_ext.reference.touched_rows(*args)}, repeat)
     same = all(torch.equal(a, b) for a, b in zip(outs["native"], outs["reference"]))
-    times = {name: [] for name in versions}
-    for _ in range(repeat):
-        for name, f in versions.items():
-            t = time.perf_counter()
-            f(*args)
-            times[name].append(time.perf_counter() - t)
     print(f"{shape}: {plan.n_clients} clients, {plan.rows.numel()} rows, "
           f"{plan.pos_items.numel() + plan.neg_items.numel()} samples, threads {torch.get_num_threads()}")
     for name, ts in times.items():
-        print(f"  {name:9s} median {statistics.median(ts) * 1e3:8.1f} ms")
+        print(f"  {name:9s} median {median_ms(ts):8.1f} ms")
     print(f"  identical: {same}")
 
 
