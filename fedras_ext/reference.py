@@ -403,20 +403,22 @@ def _first_foreign(idx: torch.Tensor, name: str, epoch: Optional[int], pos_ptr: 
 _DENSE_KEYS = 1 << 26
 
 
+def _require_below(t: torch.Tensor, hi: int, name: str, what: str) -> None:
+    """IndexError naming the first entry of ``t`` outside ``[0, hi)`` (its full index)."""
+    bad = torch.nonzero((t < 0) | (t >= hi))
+    if bad.numel():
+        at = tuple(int(v) for v in bad[0])
+        raise IndexError(f"{name}[{', '.join(map(str, at))}] = {int(t[at])} is not {what}")
+
+
 def touched_rows(pos_ptr: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor,
                  n_items: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Reference of :func:`fedras_ext.touched_rows`, in torch ops on any device (the CUDA
     rounds use it): the unique (client, item) keys, sorted, so each client's rows come
     out sorted and together; a dense clients x items mask when that is small."""
     dev = pos_items.device
-    bad = torch.nonzero((pos_items < 0) | (pos_items >= n_items))
-    if bad.numel():
-        i = int(bad[0, 0])
-        raise IndexError(f"pos_items[{i}] = {int(pos_items[i])} is not an item of [0, {n_items})")
-    bad = torch.nonzero((neg_items < 0) | (neg_items >= n_items))
-    if bad.numel():
-        e, p, j = (int(v) for v in bad[0])
-        raise IndexError(f"neg_items[{e}, {p}, {j}] = {int(neg_items[e, p, j])} is not an item of [0, {n_items})")
+    _require_below(pos_items, n_items, "pos_items", f"an item of [0, {n_items})")
+    _require_below(neg_items, n_items, "neg_items", f"an item of [0, {n_items})")
     counts = pos_ptr.diff()
     n_clients, n_pos = counts.numel(), pos_items.numel()
     local = torch.repeat_interleave(torch.arange(n_clients, device=dev), counts)
@@ -444,6 +446,7 @@ def touched_rows(pos_ptr: torch.Tensor, pos_items: torch.Tensor, neg_items: torc
         rows = keys % n_items
     return row_ptr, rows, inv_pos, inv_neg
 
+
 def mf_train(
     w: torch.Tensor,
     u: torch.Tensor,
@@ -464,10 +467,7 @@ def mf_train(
     ``table`` and ``rows``: gather, train, subtract, as the op's docstring says."""
     check_mf_train_args(w, u, row_ptr, pos_ptr, pos_row, neg_row, lr, user_lr, loss, table, rows)
     if table is not None:
-        bad = torch.nonzero((rows < 0) | (rows >= table.shape[0]))
-        if bad.numel():
-            i = int(bad[0, 0])
-            raise IndexError(f"rows[{i}] = {int(rows[i])} is not a row of table (table.shape[0] = {table.shape[0]})")
+        _require_below(rows, table.shape[0], "rows", f"a row of table (table.shape[0] = {table.shape[0]})")
         w.copy_(table[rows])
         out = mf_train(w, u, row_ptr, pos_ptr, pos_row, neg_row, lr=lr, user_lr=user_lr, loss=loss, validate=validate)
         w.sub_(table[rows])
@@ -615,7 +615,6 @@ def decode_varint_gaps(stream: Any, start: Any, nbytes: Any, count: Any, univers
     return np.array(ids, dtype=np.int64), np.array(ok, dtype=bool)
 
 
-
 def encode_bitmap_ids(ids: Any, start: Any, count: Any, universe: int, out: Any, out_start: Any) -> None:
     """Reference of :func:`fedras_ext.encode_bitmap_ids` (numpy's packbits per segment)."""
     if universe < 0:
@@ -648,6 +647,7 @@ def decode_bitmap_ids(stream: Any, start: Any, count: Any, universe: int) -> Tup
         ok.append(good)
         ids += got if good else [0] * c
     return np.array(ids, dtype=np.int64), np.array(ok, dtype=bool)
+
 
 def pack_index_segments(idx: Any, start: Any, count: Any, bits: int) -> np.ndarray:
     """Reference of :func:`fedras_ext.pack_index_segments` (pack_indices per segment)."""

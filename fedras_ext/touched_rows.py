@@ -12,7 +12,7 @@ from ._native import _C, capsule
 @torch.library.custom_op("fedras::touched_rows", mutates_args=())
 def _touched_rows_op(pos_ptr: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor,
                      n_items: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    counts = torch.empty(pos_ptr.shape[0] - 1 if pos_ptr.shape[0] else 0, dtype=torch.int64)
+    counts = torch.empty(max(pos_ptr.shape[0] - 1, 0), dtype=torch.int64)  # the op refuses an empty pos_ptr
     _C.touched_counts(capsule(pos_ptr), capsule(pos_items), capsule(neg_items), n_items, capsule(counts),
                       _native.num_threads())
     row_ptr = torch.zeros(counts.shape[0] + 1, dtype=torch.int64)
