@@ -86,7 +86,7 @@ class Evaluator:
             beats[torch.arange(u.shape[0], device=u.device), other[s: s + self.chunk]] = False
             users = self.users[s: s + self.chunk]
             lengths = self.train_ptr[users + 1] - self.train_ptr[users]
-            owner = torch.repeat_interleave(torch.arange(users.numel(), device=u.device), lengths)
+            owner = csr.repeat(torch.arange(users.numel(), device=u.device), lengths)
             beats[owner, self.train_items[csr.gather(self.train_ptr, users)]] = False
             ranks.append(beats.sum(1))
         return torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.int64)

@@ -48,7 +48,7 @@ class TopK(Compressor):
         # Sorted by position within the client (a deterministic order): the kept entries
         # then fill each row's first keep[s] slots, which is exactly the `take` prefix.
         pos = torch.sort(top.masked_fill(~take, torch.iinfo(torch.int64).max), dim=1).values[take]
-        seg = torch.repeat_interleave(segs, keep)
+        seg = csr.repeat(segs, keep)
         values = upd.values.reshape(-1)[upd.ptr[seg] * d + pos]
         return TopKBatch(upd.ptr, upd.rows, csr.from_lengths(keep), values, pos // d, pos % d, d)
 

@@ -17,6 +17,7 @@ from typing import Optional, Union
 import numpy as np
 import torch
 
+from .. import csr
 from .readers import DataError
 from .split import Split
 
@@ -128,8 +129,8 @@ class NegativeSampler:
         if bool(full.any()):
             raise DataError(f"user {users[full][0].item()} has interacted with all {self.n_items} "
                             f"items in training, so it has no negative item to sample")
-        ranks = _uniform_below(torch.repeat_interleave(n_unknown, counts), generator)
-        return self._train.nth_unknown(torch.repeat_interleave(users, counts), ranks)
+        ranks = _uniform_below(csr.repeat(n_unknown, counts), generator)
+        return self._train.nth_unknown(csr.repeat(users, counts), ranks)
 
     def unseen_counts(self) -> torch.Tensor:
         """int64 [n_users]: items outside all of each user's items (train, val and test)."""

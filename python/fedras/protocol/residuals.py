@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import torch
 
+from .. import csr
+
 
 class ResidualStore:
     def __init__(self, n_items: int, dim: int, device="cpu") -> None:
@@ -19,7 +21,7 @@ class ResidualStore:
         self.values = torch.zeros(0, dim, device=device)
 
     def _keys(self, ids: torch.Tensor, ptr: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        return torch.repeat_interleave(ids, ptr.diff()) * self.n_items + rows
+        return csr.repeat(ids, ptr.diff()) * self.n_items + rows
 
     def take(self, ids: torch.Tensor, ptr: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         """float32 ``[M, d]``: the stored residual of each (client, row), 0 where none.
