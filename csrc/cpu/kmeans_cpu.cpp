@@ -15,6 +15,7 @@
 #include <initializer_list>
 #include <strings.h>  // strcasecmp
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "common/parallel.h"
@@ -41,41 +42,86 @@ void for_blocks(int64_t n_blocks, bool parallel, int threads, F&& f) {
   for (int64_t b = 0; b < n_blocks; ++b) f(b);
 }
 
-// sum_j f(j) over d with 8 fixed partial sums (lane t takes j = t mod 8), in the
-// accumulator type Acc. Lets the compiler vectorise what would otherwise be one long
-// dependency chain, and fixes the summation order on every machine.
+// sum_j op(x[j], c[j]) over d with 8 fixed partial sums (lane t takes j = t mod 8, in
+// order), then the lanes 0..7 in order, in the lane type of V (v8f: float, v8d: double).
+// Explicit vectors, so the code stays vector code when a fixed d unrolls the loop, and
+// the summation order is the same on every machine (and in the CUDA kernels).
 constexpr int kLanes = 8;
 
-template <class Acc, class Term>
-FEDRAS_INLINE Acc lane_sum(int64_t d, Term term) {
-  Acc lanes[kLanes] = {};
+template <class V, class T, class Op>
+FEDRAS_INLINE auto lane_sum(const T* x, const T* c, int64_t d, Op op) {
+  using Acc = std::conditional_t<sizeof(V) == sizeof(v8d), double, float>;
+  V lanes = {};
   int64_t j = 0;
-  for (; j + kLanes <= d; j += kLanes)
-    for (int t = 0; t < kLanes; ++t) lanes[t] += term(j + t);
-  for (int t = 0; j < d; ++j, ++t) lanes[t] += term(j);
+  for (; j + kLanes <= d; j += kLanes) lanes += op(load_lanes<V>(x + j), load_lanes<V>(c + j));
+  if (j < d) {  // the last d mod 8 terms go to lanes 0, 1, ...
+    const int rest = static_cast<int>(d - j);
+    lanes = add_below(lanes, op(load_lanes_below<V>(x + j, rest), load_lanes_below<V>(c + j, rest)), rest);
+  }
   Acc total = 0;
-  for (int t = 0; t < kLanes; ++t) total += lanes[t];
+  for (int t = 0; t < kLanes; ++t) total += lane(lanes, t);
   return total;
 }
+
+// lane_sum of B row pairs (x[q], c[q]) at once, the same bits: lane q of the result is
+// pair q's sum. B is 8 for float lanes, 4 for double lanes (one vector of totals).
+template <class V, class T, class Op, int B>
+FEDRAS_INLINE auto lane_sums(const T* const (&x)[B], const T* const (&c)[B], int64_t d, Op op) {
+  static_assert(B * sizeof(lane(V{}, 0)) == 32, "one vector of totals");
+  V lanes[B];
+  for (int q = 0; q < B; ++q) lanes[q] = V{};
+  int64_t j = 0;
+  for (; j + kLanes <= d; j += kLanes)
+    for (int q = 0; q < B; ++q) lanes[q] += op(load_lanes<V>(x[q] + j), load_lanes<V>(c[q] + j));
+  if (j < d) {
+    const int rest = static_cast<int>(d - j);
+    for (int q = 0; q < B; ++q)
+      lanes[q] = add_below(lanes[q], op(load_lanes_below<V>(x[q] + j, rest), load_lanes_below<V>(c[q] + j, rest)), rest);
+  }
+  return lane_totals(lanes);
+}
+
+constexpr auto kProduct = [](auto a, auto b) { return a * b; };
+constexpr auto kSquaredDiff = [](auto a, auto b) {
+  const auto diff = a - b;
+  return diff * diff;
+};
 
 // Distance used by k-means++ sampling, in double so that the weights agree with the
 // PyTorch reference to within a few ulps. Rows and centre come already widened to
 // double (converting once per segment, not once per centre, is what makes this fast).
 FEDRAS_INLINE double seed_distance(const double* x, const double* c, int64_t d, bool cosine) {
-  if (cosine) return std::max(0.0, 1.0 - lane_sum<double>(d, [&](int64_t j) { return x[j] * c[j]; }));
-  return lane_sum<double>(d, [&](int64_t j) {
-    const double diff = x[j] - c[j];
-    return diff * diff;
-  });
+  if (cosine) return std::max(0.0, 1.0 - lane_sum<v8d>(x, c, d, kProduct));
+  return lane_sum<v8d>(x, c, d, kSquaredDiff);
 }
 
 // Distance of a row to its assigned centroid, as counted in the inertia.
 FEDRAS_INLINE double assigned_distance(const float* x, const float* c, int64_t d, bool cosine) {
-  if (cosine) return 1.0 - lane_sum<double>(d, [&](int64_t j) { return double(x[j]) * double(c[j]); });
-  return lane_sum<float>(d, [&](int64_t j) {
-    const float diff = x[j] - c[j];
-    return diff * diff;
-  });
+  if (cosine) return 1.0 - lane_sum<v8d>(x, c, d, kProduct);
+  return lane_sum<v8f>(x, c, d, kSquaredDiff);
+}
+
+// assigned_distance of n consecutive rows to the centroids `label` names, into dist:
+// eight rows (four for cosine's double lanes) share one transpose of their lane sums.
+FEDRAS_INLINE void assigned_distances(const float* xs, int n, int64_t d, const float* C, const int32_t* label,
+                                      bool cosine, double* dist) {
+  int i = 0;
+  if (cosine) {
+    for (; i + 4 <= n; i += 4) {
+      const float *x[4], *c[4];
+      for (int q = 0; q < 4; ++q) x[q] = xs + (i + q) * d, c[q] = C + label[i + q] * d;
+      const v4d dots = lane_sums<v8d>(x, c, d, kProduct);
+      for (int q = 0; q < 4; ++q) dist[i + q] = 1.0 - dots[q];
+    }
+  } else {
+    for (; i + 8 <= n; i += 8) {
+      const float *x[8], *c[8];
+      for (int q = 0; q < 8; ++q) x[q] = xs + (i + q) * d, c[q] = C + label[i + q] * d;
+      const v8f sq = lane_sums<v8f>(x, c, d, kSquaredDiff);
+      for (int q = 0; q < 8; ++q) dist[i + q] = sq[q];
+    }
+  }
+  for (; i < n; ++i) dist[i] = assigned_distance(xs + i * d, C + label[i] * d, d, cosine);
 }
 
 // Best centroid for R consecutive rows: argmin over c of cn[c] - 2 x.c, with
@@ -123,25 +169,27 @@ struct BlockResult {
 // the next update needs. Rows whose label provably stays (see kmeans_bounds.h) skip the
 // scoring; everything else is done in row order, so the bits do not depend on pruning.
 // Compiled for AVX2+FMA and for the baseline ISA.
-FEDRAS_MULTIVERSION
-BlockResult assign_block(const float* xs, int64_t r0, int64_t r1, int64_t d, const float* ct, const float* cn,
-                         int kpad, const float* C, bool cosine, const Pruning& pr, int32_t* labels,
-                         bool track_changes, double* sums, int64_t* counts) {
+template <int D>
+FEDRAS_INLINE BlockResult assign_rows(const float* xs, int64_t r0, int64_t r1, int64_t d_any, const float* ct,
+                                      const float* cn, int kpad, const float* C, bool cosine, const Pruning& pr,
+                                      int32_t* labels, bool track_changes, double* sums, int64_t* counts) {
   constexpr int R = 4;
+  const int64_t d = D > 0 ? D : d_any;
   const int n = static_cast<int>(r1 - r0);
   const bool steady = pr.xnorm != nullptr && pr.drift != nullptr;  // bounds from an earlier pass
   int32_t label[kBlockRows];
   double dist[kBlockRows];  // ||x - c_label||^2, as the inertia counts it
   int32_t todo[kBlockRows];
   int n_todo = 0;
-  for (int i = 0; i < n; ++i) {
-    if (steady) {
-      const int64_t r = r0 + i;
-      label[i] = labels[r];
-      dist[i] = assigned_distance(xs + r * d, C + label[i] * d, d, cosine);
-      if (pr.keeps_label(r, label[i], dist[i])) continue;
+  if (steady) {
+    for (int i = 0; i < n; ++i) label[i] = labels[r0 + i];
+    assigned_distances(xs + r0 * d, n, d, C, label, cosine, dist);
+    for (int i = 0; i < n; ++i) {
+      todo[n_todo] = i;
+      n_todo += !pr.keeps_label(r0 + i, label[i], dist[i]);
     }
-    todo[n_todo++] = i;
+  } else {
+    for (int i = 0; i < n; ++i) todo[n_todo++] = i;
   }
   std::vector<float> scores(pr.xnorm != nullptr ? static_cast<size_t>(R * kpad) : 0);
   float* sc = scores.empty() ? nullptr : scores.data();
@@ -179,30 +227,56 @@ BlockResult assign_block(const float* xs, int64_t r0, int64_t r1, int64_t d, con
   return res;
 }
 
+// The common widths get their own unrolled copy (same operations, same order).
+FEDRAS_MULTIVERSION
+BlockResult assign_block(const float* xs, int64_t r0, int64_t r1, int64_t d, const float* ct, const float* cn,
+                         int kpad, const float* C, bool cosine, const Pruning& pr, int32_t* labels,
+                         bool track_changes, double* sums, int64_t* counts) {
+  switch (d) {
+    case 16: return assign_rows<16>(xs, r0, r1, d, ct, cn, kpad, C, cosine, pr, labels, track_changes, sums, counts);
+    case 32: return assign_rows<32>(xs, r0, r1, d, ct, cn, kpad, C, cosine, pr, labels, track_changes, sums, counts);
+    case 64: return assign_rows<64>(xs, r0, r1, d, ct, cn, kpad, C, cosine, pr, labels, track_changes, sums, counts);
+    default: return assign_rows<0>(xs, r0, r1, d, ct, cn, kpad, C, cosine, pr, labels, track_changes, sums, counts);
+  }
+}
+
 // k-means++ weights of one block after adding centroid t (c): mind = min(mind, dist(x, c)).
 // With `gap2` (||c - chosen centre j||^2 for j < t, l2 only), rows the new centre
 // provably cannot improve keep their weight unscored, and `nearest` tracks each row's
-// nearest chosen centre. Returns the block's total weight, summed in row order, and
-// counts the rows skipped.
+// nearest chosen centre. Stores the block's running weight, summed in row order, in
+// `running` (the pick searches it) and returns its total; counts the rows skipped.
 FEDRAS_MULTIVERSION
 double seed_block(const double* xs, int64_t r0, int64_t r1, int64_t d, const double* c, int32_t t, bool cosine,
-                  const double* gap2, int32_t* nearest, double* mind, int64_t* skipped) {
-  double acc = 0.0;
-  int64_t skips = 0;
+                  const double* gap2, int32_t* nearest, double* mind, double* running, int64_t* skipped) {
+  // The rows to score first (no branch per row), then their distances four at a time.
+  int32_t todo[kBlockRows];
+  int n_todo = 0;
   for (int64_t r = r0; r < r1; ++r) {
-    if (t > 0 && gap2 != nullptr && seed_cannot_improve(gap2[nearest[r]], mind[r])) {
-      acc += mind[r];
-      ++skips;
-      continue;
-    }
-    const double dist = seed_distance(xs + r * d, c, d, cosine);
+    todo[n_todo] = static_cast<int32_t>(r);
+    n_todo += !(t > 0 && gap2 != nullptr && seed_cannot_improve(gap2[nearest[r]], mind[r]));
+  }
+  const auto improve = [&](int64_t r, double dist) {
     if (t == 0 || dist < mind[r]) {  // std::min(mind, dist), plus who is nearest
       mind[r] = dist;
       nearest[r] = t;
     }
-    acc += mind[r];
+  };
+  int p = 0;
+  for (; p + 4 <= n_todo; p += 4) {
+    const double *x[4], *cs[4] = {c, c, c, c};
+    for (int q = 0; q < 4; ++q) x[q] = xs + todo[p + q] * d;
+    if (cosine) {  // as seed_distance
+      const v4d dots = lane_sums<v8d>(x, cs, d, kProduct);
+      for (int q = 0; q < 4; ++q) improve(todo[p + q], std::max(0.0, 1.0 - dots[q]));
+    } else {
+      const v4d dist = lane_sums<v8d>(x, cs, d, kSquaredDiff);
+      for (int q = 0; q < 4; ++q) improve(todo[p + q], dist[q]);
+    }
   }
-  *skipped = skips;
+  for (; p < n_todo; ++p) improve(todo[p], seed_distance(xs + todo[p] * d, c, d, cosine));
+  double acc = 0.0;
+  for (int64_t r = r0; r < r1; ++r) running[r] = acc += mind[r];
+  *skipped = (r1 - r0) - n_todo;
   return acc;
 }
 
@@ -255,6 +329,7 @@ class SegmentSolver {
   int64_t last_scored_ = 0;          // rows the last pass scored in full
   bool seed_gaps_paid_ = true;       // the seeding's first gap test skipped at least 2% of the rows
   std::vector<double> mind_;      // [n] k-means++ weights
+  std::vector<double> running_;   // [n] their running sums, restarting at each block
   std::vector<double> xd_;        // [n, d] the rows in double (k-means++)
   std::vector<int64_t> perm_;     // [n] random init
   std::vector<double> xnorm_;     // [n] ||x|| (pruning)
@@ -387,6 +462,7 @@ bool SegmentSolver::update(float* C, int64_t k, int64_t d) {
 void SegmentSolver::init_kmeanspp(const KMeansArgs& a, uint64_t stream, const float* xs, int64_t n,
                                   int64_t k, int64_t d, float* C, bool parallel, int threads) {
   mind_.assign(static_cast<size_t>(n), 0.0);
+  running_.resize(static_cast<size_t>(n));
   xd_.resize(static_cast<size_t>(n * d));
   std::copy(xs, xs + n * d, xd_.begin());
   nearest_.resize(static_cast<size_t>(n));
@@ -406,7 +482,8 @@ void SegmentSolver::init_kmeanspp(const KMeansArgs& a, uint64_t stream, const fl
     const double* gap2 = use_gaps ? gap2_.data() : nullptr;
     for_blocks(n_blocks_, parallel, threads, [&](int64_t b) {
       bsum[b] = seed_block(xd_.data(), b * kBlockRows, std::min(n, (b + 1) * kBlockRows), d, centre,
-                           static_cast<int32_t>(t), cosine_, gap2, nearest_.data(), mind_.data(), &bskipped[b]);
+                           static_cast<int32_t>(t), cosine_, gap2, nearest_.data(), mind_.data(), running_.data(),
+                           &bskipped[b]);
     });
     // Skipping under a fifth of the rows costs more than it saves (unclustered data).
     const int64_t skips = std::accumulate(bskipped.begin(), bskipped.end(), int64_t{0});
@@ -428,11 +505,9 @@ void SegmentSolver::init_kmeanspp(const KMeansArgs& a, uint64_t stream, const fl
           continue;
         }
         const int64_t r1 = std::min(n, (b + 1) * kBlockRows);
-        double within = 0.0;
         pick = r1 - 1;
         for (int64_t r = b * kBlockRows; r < r1; ++r) {
-          within += mind_[r];
-          if (run + within > target) {
+          if (run + running_[r] > target) {
             pick = r;
             break;
           }

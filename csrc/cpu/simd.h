@@ -21,6 +21,32 @@ namespace fedras {
 
 typedef float v8f __attribute__((vector_size(32)));
 typedef int32_t v8i __attribute__((vector_size(32)));
+typedef double v4d __attribute__((vector_size(32)));
+typedef int64_t v4l __attribute__((vector_size(32)));
+
+// Eight doubles as two AVX vectors (a 64-byte vector type would go through the stack
+// without AVX-512).
+struct v8d {
+  v4d lo, hi;
+};
+FEDRAS_INLINE v8d operator+(v8d a, v8d b) { return {a.lo + b.lo, a.hi + b.hi}; }
+FEDRAS_INLINE v8d operator-(v8d a, v8d b) { return {a.lo - b.lo, a.hi - b.hi}; }
+FEDRAS_INLINE v8d operator*(v8d a, v8d b) { return {a.lo * b.lo, a.hi * b.hi}; }
+FEDRAS_INLINE v8d& operator+=(v8d& a, v8d b) { return a = a + b; }
+
+// Lane t of an eight-lane vector.
+FEDRAS_INLINE float lane(const v8f& v, int t) { return v[t]; }
+FEDRAS_INLINE double lane(const v8d& v, int t) { return t < 4 ? v.lo[t] : v.hi[t - 4]; }
+
+// v + w in the lanes below `count`, v elsewhere (exactly v: no +0 is added there).
+FEDRAS_INLINE v8f add_below(v8f v, v8f w, int count) {
+  const v8i below = v8i{0, 1, 2, 3, 4, 5, 6, 7} < count;
+  return below ? v + w : v;
+}
+FEDRAS_INLINE v8d add_below(v8d v, v8d w, int count) {
+  const v4l lo = v4l{0, 1, 2, 3} < count, hi = v4l{4, 5, 6, 7} < count;
+  return {lo ? v.lo + w.lo : v.lo, hi ? v.hi + w.hi : v.hi};
+}
 
 constexpr int kTile = 16;  // columns (centroids, directions) scored together
 
@@ -28,6 +54,77 @@ FEDRAS_INLINE v8f load8(const float* p) {
   v8f v;
   std::memcpy(&v, p, sizeof(v));
   return v;
+}
+
+// Eight consecutive values as the lanes of V: v8f from floats, v8d from floats (widened
+// exactly) or doubles.
+template <class V, class T>
+FEDRAS_INLINE V load_lanes(const T* p);
+
+template <>
+FEDRAS_INLINE v8f load_lanes<v8f, float>(const float* p) {
+  return load8(p);
+}
+
+template <>
+FEDRAS_INLINE v8d load_lanes<v8d, float>(const float* p) {
+  typedef float v4f __attribute__((vector_size(16)));
+  v4f lo, hi;
+  std::memcpy(&lo, p, sizeof(lo));
+  std::memcpy(&hi, p + 4, sizeof(hi));
+  return {__builtin_convertvector(lo, v4d), __builtin_convertvector(hi, v4d)};
+}
+
+template <>
+FEDRAS_INLINE v8d load_lanes<v8d, double>(const double* p) {
+  v8d v;
+  std::memcpy(&v.lo, p, sizeof(v.lo));
+  std::memcpy(&v.hi, p + 4, sizeof(v.hi));
+  return v;
+}
+
+// The first `count` (< 8) values as lanes, zeros after them.
+template <class V, class T>
+FEDRAS_INLINE V load_lanes_below(const T* p, int count) {
+  T buf[8] = {};
+  std::memcpy(buf, p, static_cast<size_t>(count) * sizeof(T));
+  return load_lanes<V>(buf);
+}
+
+// ((((0 + v[0]) + v[1]) + ...) + v[7]), the lanes in order, of eight vectors at once:
+// lane q of the result is v[q]'s total. An 8 x 8 transpose, then eight vector adds.
+FEDRAS_INLINE v8f lane_totals(const v8f (&v)[8]) {
+  v8f s[8], u[8];
+  for (int p = 0; p < 8; p += 2) {
+    s[p] = __builtin_shuffle(v[p], v[p + 1], v8i{0, 8, 1, 9, 4, 12, 5, 13});
+    s[p + 1] = __builtin_shuffle(v[p], v[p + 1], v8i{2, 10, 3, 11, 6, 14, 7, 15});
+  }
+  for (int h = 0; h < 8; h += 4) {  // rows h..h+3: u[h + t] holds lanes t and t + 4
+    u[h] = __builtin_shuffle(s[h], s[h + 2], v8i{0, 1, 8, 9, 4, 5, 12, 13});
+    u[h + 1] = __builtin_shuffle(s[h], s[h + 2], v8i{2, 3, 10, 11, 6, 7, 14, 15});
+    u[h + 2] = __builtin_shuffle(s[h + 1], s[h + 3], v8i{0, 1, 8, 9, 4, 5, 12, 13});
+    u[h + 3] = __builtin_shuffle(s[h + 1], s[h + 3], v8i{2, 3, 10, 11, 6, 7, 14, 15});
+  }
+  v8f total = {};
+  for (int t = 0; t < 4; ++t) total += __builtin_shuffle(u[t], u[t + 4], v8i{0, 1, 2, 3, 8, 9, 10, 11});
+  for (int t = 0; t < 4; ++t) total += __builtin_shuffle(u[t], u[t + 4], v8i{4, 5, 6, 7, 12, 13, 14, 15});
+  return total;
+}
+
+// The same for four eight-lane double vectors (lanes 0-3 in lo, 4-7 in hi).
+FEDRAS_INLINE v4d lane_totals(const v8d (&v)[4]) {
+  v4d total = {};
+  for (int half = 0; half < 2; ++half) {
+    const v4d a = half ? v[0].hi : v[0].lo, b = half ? v[1].hi : v[1].lo;
+    const v4d c = half ? v[2].hi : v[2].lo, d = half ? v[3].hi : v[3].lo;
+    const v4d t0 = __builtin_shuffle(a, b, v4l{0, 4, 2, 6}), t1 = __builtin_shuffle(a, b, v4l{1, 5, 3, 7});
+    const v4d t2 = __builtin_shuffle(c, d, v4l{0, 4, 2, 6}), t3 = __builtin_shuffle(c, d, v4l{1, 5, 3, 7});
+    total += __builtin_shuffle(t0, t2, v4l{0, 1, 4, 5});
+    total += __builtin_shuffle(t1, t3, v4l{0, 1, 4, 5});
+    total += __builtin_shuffle(t0, t2, v4l{2, 3, 6, 7});
+    total += __builtin_shuffle(t1, t3, v4l{2, 3, 6, 7});
+  }
+  return total;
 }
 
 // Dot products of R consecutive rows x[r] (stride d) with the kTile columns
