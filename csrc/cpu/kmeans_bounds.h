@@ -105,10 +105,11 @@ struct Pruning {
 
 // k-means++ seeding: a new centre c_t cannot be nearer to x than x's nearest chosen
 // centre c_n (distance^2 mind) when ||c_t - c_n||^2 >= 4 mind, since then
-// ||x - c_t|| >= ||c_t - c_n|| - ||x - c_n|| >= ||x - c_n||. The 1e-8 slack dwarfs the
-// double rounding of either side; non-finite values are never skipped.
-FEDRAS_INLINE bool seed_cannot_improve(double centre_gap2, double mind) {
-  return std::isfinite(centre_gap2) && std::isfinite(mind) && centre_gap2 >= 4.0 * mind * (1.0 + 1e-8);
+// ||x - c_t|| >= ||c_t - c_n|| - ||x - c_n|| >= ||x - c_n||. Such rows are the ones with
+// mind <= seed_skip_limit(||c_t - c_n||^2): the 2e-8 slack dwarfs the double rounding
+// of either side, a non-finite gap gives -1 (no row), and a NaN weight compares false.
+FEDRAS_INLINE double seed_skip_limit(double centre_gap2) {
+  return std::isfinite(centre_gap2) ? centre_gap2 * (0.25 / (1.0 + 2e-8)) : -1.0;
 }
 
 }  // namespace fedras

@@ -124,11 +124,11 @@ FEDRAS_INLINE void assigned_distances(const float* xs, int n, int64_t d, const f
   for (; i < n; ++i) dist[i] = assigned_distance(xs + i * d, C + label[i] * d, d, cosine);
 }
 
-// Best centroid for R consecutive rows: argmin over c of cn[c] - 2 x.c, with
+// Best centroid for R rows: argmin over c of cn[c] - 2 x.c, with
 // cn = ||c||^2 (l2) or 0 (cosine, i.e. argmax x.c). Ties go to the lowest index. With
 // `scores` (row stride kpad), also stores every score (NaN as +inf), for the bounds.
 template <int R>
-FEDRAS_INLINE void best_centroids(const float* x, const float* ct, const float* cn, int64_t d, int kpad, int* best,
+FEDRAS_INLINE void best_centroids(const float* const (&x)[R], const float* ct, const float* cn, int64_t d, int kpad, int* best,
                                   float* scores) {
   float best_score[R];
   for (int r = 0; r < R; ++r) {
@@ -195,13 +195,15 @@ FEDRAS_INLINE BlockResult assign_rows(const float* xs, int64_t r0, int64_t r1, i
   float* sc = scores.empty() ? nullptr : scores.data();
   int best[R];
   for (int t = 0; t < n_todo;) {
-    // Four consecutive rows share the centroid loads; scattered rows go one at a time.
-    const int rows = (t + R <= n_todo && todo[t + R - 1] == todo[t] + R - 1) ? R : 1;
-    const int64_t r = r0 + todo[t];
+    // Four rows at a time share the centroid loads; the last few go one at a time.
+    const int rows = t + R <= n_todo ? R : 1;
     if (rows == R) {
-      best_centroids<R>(xs + r * d, ct, cn, d, kpad, best, sc);
+      const float* x[R];
+      for (int q = 0; q < R; ++q) x[q] = xs + (r0 + todo[t + q]) * d;
+      best_centroids<R>(x, ct, cn, d, kpad, best, sc);
     } else {
-      best_centroids<1>(xs + r * d, ct, cn, d, kpad, best, sc);
+      const float* x[1] = {xs + (r0 + todo[t]) * d};
+      best_centroids<1>(x, ct, cn, d, kpad, best, sc);
     }
     for (int q = 0; q < rows; ++q) {
       const int i = todo[t + q];
@@ -240,20 +242,36 @@ BlockResult assign_block(const float* xs, int64_t r0, int64_t r1, int64_t d, con
   }
 }
 
+// ||x|| of rows r0..r1 into xnorm (four rows per lane transpose); false if one is
+// non-finite or huge. Any summation order will do: the bounds' margins dwarf it.
+FEDRAS_MULTIVERSION
+bool row_norms(const float* xs, int64_t r0, int64_t r1, int64_t d, double* xnorm) {
+  int64_t r = r0;
+  for (; r + 4 <= r1; r += 4) {
+    const float* x[4] = {xs + r * d, xs + (r + 1) * d, xs + (r + 2) * d, xs + (r + 3) * d};
+    const v4d sq = lane_sums<v8d>(x, x, d, kProduct);
+    for (int q = 0; q < 4; ++q) xnorm[r + q] = std::sqrt(sq[q]);
+  }
+  for (; r < r1; ++r) xnorm[r] = std::sqrt(lane_sum<v8d>(xs + r * d, xs + r * d, d, kProduct));
+  bool ok = true;
+  for (r = r0; r < r1; ++r) ok &= xnorm[r] < kMaxNorm;
+  return ok;
+}
+
 // k-means++ weights of one block after adding centroid t (c): mind = min(mind, dist(x, c)).
-// With `gap2` (||c - chosen centre j||^2 for j < t, l2 only), rows the new centre
-// provably cannot improve keep their weight unscored, and `nearest` tracks each row's
-// nearest chosen centre. Stores the block's running weight, summed in row order, in
+// With `skip_limit` (seed_skip_limit of ||c - chosen centre j||^2 for j < t, l2 only),
+// rows the new centre provably cannot improve keep their weight unscored, and `nearest`
+// tracks each row's nearest chosen centre. Stores the block's running weight, summed in row order, in
 // `running` (the pick searches it) and returns its total; counts the rows skipped.
 FEDRAS_MULTIVERSION
 double seed_block(const double* xs, int64_t r0, int64_t r1, int64_t d, const double* c, int32_t t, bool cosine,
-                  const double* gap2, int32_t* nearest, double* mind, double* running, int64_t* skipped) {
+                  const double* skip_limit, int32_t* nearest, double* mind, double* running, int64_t* skipped) {
   // The rows to score first (no branch per row), then their distances four at a time.
   int32_t todo[kBlockRows];
   int n_todo = 0;
   for (int64_t r = r0; r < r1; ++r) {
     todo[n_todo] = static_cast<int32_t>(r);
-    n_todo += !(t > 0 && gap2 != nullptr && seed_cannot_improve(gap2[nearest[r]], mind[r]));
+    n_todo += !(t > 0 && skip_limit != nullptr && mind[r] <= skip_limit[nearest[r]]);
   }
   const auto improve = [&](int64_t r, double dist) {
     if (t == 0 || dist < mind[r]) {  // std::min(mind, dist), plus who is nearest
@@ -338,7 +356,7 @@ class SegmentSolver {
   std::vector<float> drift_;      // [bound_stride(k)] how far each moved in it (pruning)
   std::vector<int32_t> nearest_;  // [n] nearest chosen centre while seeding (pruning)
   std::vector<int64_t> picks_;    // [k] the rows chosen as centres while seeding
-  std::vector<double> gap2_;      // [k] ||new centre - chosen centre||^2 while seeding
+  std::vector<double> skip_limit_;  // [k] seed_skip_limit of each chosen centre's gap to the new one
 };
 
 // Row norms for the bounds; false (no pruning) if a row is non-finite or huge.
@@ -346,13 +364,7 @@ bool SegmentSolver::init_pruning(const float* xs, int64_t n, int64_t d, bool par
   xnorm_.resize(static_cast<size_t>(n));
   std::vector<char> ok(static_cast<size_t>(n_blocks_), 1);
   for_blocks(n_blocks_, parallel, threads, [&](int64_t b) {
-    const int64_t r1 = std::min(n, (b + 1) * kBlockRows);
-    for (int64_t r = b * kBlockRows; r < r1; ++r) {
-      double s = 0.0;
-      for (int64_t j = 0; j < d; ++j) s += double(xs[r * d + j]) * double(xs[r * d + j]);
-      xnorm_[r] = std::sqrt(s);
-      if (!(xnorm_[r] < kMaxNorm)) ok[b] = 0;
-    }
+    ok[b] = row_norms(xs, b * kBlockRows, std::min(n, (b + 1) * kBlockRows), d, xnorm_.data());
   });
   return std::all_of(ok.begin(), ok.end(), [](char v) { return v != 0; });
 }
@@ -467,7 +479,7 @@ void SegmentSolver::init_kmeanspp(const KMeansArgs& a, uint64_t stream, const fl
   std::copy(xs, xs + n * d, xd_.begin());
   nearest_.resize(static_cast<size_t>(n));
   picks_.resize(static_cast<size_t>(k));
-  gap2_.resize(static_cast<size_t>(k));
+  skip_limit_.resize(static_cast<size_t>(k));
   std::vector<double> bsum(static_cast<size_t>(n_blocks_), 0.0);
   std::vector<int64_t> bskipped(static_cast<size_t>(n_blocks_), 0);
   bool use_gaps = prune_;
@@ -478,11 +490,12 @@ void SegmentSolver::init_kmeanspp(const KMeansArgs& a, uint64_t stream, const fl
     picks_[t] = pick;
     const double* centre = xd_.data() + pick * d;
     if (use_gaps)
-      for (int64_t j = 0; j < t; ++j) gap2_[j] = seed_distance(xd_.data() + picks_[j] * d, centre, d, false);
-    const double* gap2 = use_gaps ? gap2_.data() : nullptr;
+      for (int64_t j = 0; j < t; ++j)
+        skip_limit_[j] = seed_skip_limit(seed_distance(xd_.data() + picks_[j] * d, centre, d, false));
+    const double* skip_limit = use_gaps ? skip_limit_.data() : nullptr;
     for_blocks(n_blocks_, parallel, threads, [&](int64_t b) {
       bsum[b] = seed_block(xd_.data(), b * kBlockRows, std::min(n, (b + 1) * kBlockRows), d, centre,
-                           static_cast<int32_t>(t), cosine_, gap2, nearest_.data(), mind_.data(), running_.data(),
+                           static_cast<int32_t>(t), cosine_, skip_limit, nearest_.data(), mind_.data(), running_.data(),
                            &bskipped[b]);
     });
     // Skipping under a fifth of the rows costs more than it saves (unclustered data).

@@ -127,21 +127,30 @@ FEDRAS_INLINE v4d lane_totals(const v8d (&v)[4]) {
   return total;
 }
 
-// Dot products of R consecutive rows x[r] (stride d) with the kTile columns
-// c0..c0+15 of ct ([d, kpad], column-major copy of the centroids): acc[r][t/8][t%8]
-// = sum_j x[r][j] * ct[j][c0 + t], each summed over j in order. R rows share every
-// load of ct, and R x 2 independent vector accumulators hide the add latency.
+// Dot products of R rows x[r] with the kTile columns c0..c0+15 of ct ([d, kpad],
+// column-major copy of the centroids): acc[r][t/8][t%8] = sum_j x[r][j] * ct[j][c0 + t],
+// each summed over j in order. R rows share every load of ct, and R x 2 independent
+// vector accumulators hide the add latency.
 template <int R>
-FEDRAS_INLINE void tile_dots(const float* x, const float* ct, int64_t d, int kpad, int c0, v8f (&acc)[R][2]) {
+FEDRAS_INLINE void tile_dots(const float* const (&x)[R], const float* ct, int64_t d, int kpad, int c0,
+                             v8f (&acc)[R][2]) {
   for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = v8f{};
   for (int64_t j = 0; j < d; ++j) {
     const v8f lo = load8(ct + j * kpad + c0), hi = load8(ct + j * kpad + c0 + 8);
     for (int r = 0; r < R; ++r) {
-      const float xj = x[r * d + j];
+      const float xj = x[r][j];
       acc[r][0] += xj * lo;
       acc[r][1] += xj * hi;
     }
   }
+}
+
+// The same for R consecutive rows (stride d) from x.
+template <int R>
+FEDRAS_INLINE void tile_dots(const float* x, const float* ct, int64_t d, int kpad, int c0, v8f (&acc)[R][2]) {
+  const float* rows[R];
+  for (int r = 0; r < R; ++r) rows[r] = x + r * d;
+  tile_dots<R>(rows, ct, d, kpad, c0, acc);
 }
 
 // Lane-wise minimum of NaN-free vectors (callers map NaN to +inf first: see no_nan8).
