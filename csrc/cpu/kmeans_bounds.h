@@ -38,7 +38,7 @@ inline double score_eta(int64_t d) {
 }
 
 // Lower bounds live in float, eight to a vector, and every rounding goes down (see
-// reset and keeps_label): kDown takes a non-negative bound below up to two float
+// reset and unsure_rows): kDown takes a non-negative bound below up to two float
 // roundings. A bound of 0 is useless, never wrong; one that reaches the subnormal range
 // is useless anyway (see kTiny).
 constexpr float kDown = 1.0f - 0x1p-22f;
@@ -54,7 +54,7 @@ struct Pruning {
   const float* drift = nullptr;   // [bound_stride(k)] upper bounds on each centroid's move (0 on padding)
   double cmax = 0.0;              // upper bound on max_c ||c|| this pass
   double eta = 0.0;               // score_eta(d)
-  int64_t k = 0;
+  int64_t stride = 0;             // bound_stride(k)
 
   // Score error bound E for a row of norm xn.
   FEDRAS_INLINE double margin(double xn) const {
@@ -62,33 +62,46 @@ struct Pruning {
     return eta * m * m + kTiny;
   }
 
-  // Move row r's bounds past this pass's centroid drift and test whether label a
-  // provably stays; da is ||x - c_a||^2 as the pass computes it (float lane sum).
-  FEDRAS_INLINE bool keeps_label(int64_t r, int a, double da) const {
-    const int64_t kl = bound_stride(k);
-    float* lo = lower + r * kl;
+  // Move the bounds of rows r0..r0+n past this pass's centroid drift and list (in
+  // todo) the rows whose label might change: row i keeps label[i] for sure when its
+  // bounds prove it, with dist[i] = ||x - c_label||^2 as the pass computes it (float lane
+  // sum). KL is the bound stride when known at compile time (0: `stride`), which keeps
+  // the drift in registers. Returns the number of rows listed.
+  template <int KL>
+  FEDRAS_INLINE int unsure_rows(int64_t r0, int n, const int32_t* label, const double* dist, int32_t* todo) const {
+    const int64_t kl = KL > 0 ? KL : stride;
     const v8f down = v8f{} + kDown, zero = v8f{}, inf = zero + std::numeric_limits<float>::infinity();
-    v8f m = inf;
-    v8i lane = v8i{0, 1, 2, 3, 4, 5, 6, 7} - a;  // 0 in a's lane: a's own bound is not a rival
-    for (int64_t c = 0; c < kl; c += 8, lane += 8) {
-      // (l - drift) (1 - 2^-22): the drift is rounded up, the factor covers two float roundings.
-      v8f l = (load8(lo + c) - load8(drift + c)) * down;
-      l = l > zero ? l : zero;
-      std::memcpy(lo + c, &l, sizeof(l));
-      m = min8(m, lane == 0 ? inf : l);
+    v8f fixed_drift[KL > 0 ? KL / 8 : 1];
+    if constexpr (KL > 0)
+      for (int v = 0; v < KL / 8; ++v) fixed_drift[v] = load8(drift + 8 * v);
+    int n_todo = 0;
+    for (int i = 0; i < n; ++i) {
+      float* lo = lower + (r0 + i) * kl;
+      v8f m = inf;
+      v8i lane = v8i{0, 1, 2, 3, 4, 5, 6, 7} - label[i];  // 0 in the label's lane: not a rival
+      for (int64_t c = 0; c < kl; c += 8, lane += 8) {
+        // (l - drift) (1 - 2^-22): the drift is rounded up, the factor covers two float roundings.
+        const v8f dv = KL > 0 ? fixed_drift[c / 8] : load8(drift + c);
+        v8f l = (load8(lo + c) - dv) * down;
+        l = l > zero ? l : zero;
+        std::memcpy(lo + c, &l, sizeof(l));
+        m = min8(m, lane == 0 ? inf : l);
+      }
+      const double lmin = hmin8(m);
+      const double u2 = dist[i] * (1.0 + eta) + kTiny;
+      todo[n_todo] = i;
+      n_todo += !(u2 + 2.0 * margin(xnorm[r0 + i]) < lmin * lmin);
     }
-    const double lmin = hmin8(m);
-    const double u2 = da * (1.0 + eta) + kTiny;
-    return u2 + 2.0 * margin(xnorm[r]) < lmin * lmin;
+    return n_todo;
   }
 
-  // Reset row r's bounds from the full pass's float scores (kpad >= bound_stride(k) of
+  // Reset row r's bounds from the full pass's float scores (kpad >= stride of
   // them, +inf on padding): ||x - c||^2 = s_c + ||x||^2 >= score - E + ||x||^2. Done in
   // float, eight at a time: subtracting 2E instead of E covers the float rounding of
   // the base and the sum (at most 3 u (cmax + ||x||)^2 < E, as eta > 4 u), and `down`
   // that of the sqrt.
   FEDRAS_INLINE void reset(int64_t r, const float* scores) const {
-    const int64_t kl = bound_stride(k);
+    const int64_t kl = stride;
     float* lo = lower + r * kl;
     const double xn = xnorm[r];
     const v8f base = v8f{} + static_cast<float>(xn * xn - 2.0 * margin(xn));

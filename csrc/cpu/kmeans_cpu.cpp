@@ -184,9 +184,10 @@ FEDRAS_INLINE BlockResult assign_rows(const float* xs, int64_t r0, int64_t r1, i
   if (steady) {
     for (int i = 0; i < n; ++i) label[i] = labels[r0 + i];
     assigned_distances(xs + r0 * d, n, d, C, label, cosine, dist);
-    for (int i = 0; i < n; ++i) {
-      todo[n_todo] = i;
-      n_todo += !pr.keeps_label(r0 + i, label[i], dist[i]);
+    switch (pr.stride) {
+      case 8: n_todo = pr.unsure_rows<8>(r0, n, label, dist, todo); break;
+      case 16: n_todo = pr.unsure_rows<16>(r0, n, label, dist, todo); break;
+      default: n_todo = pr.unsure_rows<0>(r0, n, label, dist, todo);
     }
   } else {
     for (int i = 0; i < n; ++i) todo[n_todo++] = i;
@@ -377,7 +378,7 @@ Pruning SegmentSolver::measure_moves(const float* C, int64_t k, int64_t d, bool 
   pr.xnorm = xnorm_.data();
   pr.lower = lower_.data();
   pr.eta = score_eta(d);
-  pr.k = k;
+  pr.stride = bound_stride(k);
   drift_.assign(static_cast<size_t>(bound_stride(k)), 0.0f);
   double cmax = 0.0;
   for (int64_t c = 0; c < k; ++c) {
