@@ -7,6 +7,7 @@
 // order inside one client, so results do not depend on the thread count.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -31,6 +32,29 @@ FEDRAS_INLINE float dot(const float* a, const float* b, int64_t d) {
   float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
   for (; j < d; ++j) s += a[j] * b[j];
   return s;
+}
+
+// One epoch's pass over columns j0..j0+W of a client's n rows: gu = sum_m g[m] w[m]
+// (old w, rows in order) and w[m] -= lr (u g[m]) (old u), the sums in registers. With
+// `table`, each row then loses its starting value table[rows[m]]: the change.
+template <int W>  // a multiple of 8
+FEDRAS_INLINE void step_rows(float* __restrict w, const float* g, const float* u, int64_t n, int64_t d, int64_t j0,
+                             float lr, const float* table, const int64_t* rows, float* gu) {
+  constexpr int V = W / 8;
+  v8f acc[V], uv[V];
+  for (int q = 0; q < V; ++q) acc[q] = v8f{}, uv[q] = load8(u + j0 + 8 * q);
+  for (int64_t m = 0; m < n; ++m) {
+    const float gm = g[m];
+    float* wr = w + m * d + j0;
+    for (int q = 0; q < V; ++q) {
+      const v8f x = load8(wr + 8 * q);
+      acc[q] += gm * x;
+      v8f next = x - lr * (uv[q] * gm);
+      if (table != nullptr) next = next - load8(table + rows[m] * d + j0 + 8 * q);
+      std::memcpy(wr + 8 * q, &next, sizeof(next));
+    }
+  }
+  std::memcpy(gu + j0, acc, sizeof(acc));
 }
 
 struct Scratch {
@@ -96,19 +120,25 @@ void train_client(const MfTrainArgs& a, int64_t c, Scratch& sc) {
       }
     }
     // Rows with g == 0 are not skipped, so NaN/Inf propagate as in the torch version.
-    std::fill(gu, gu + d, 0.0f);
-    for (int64_t m = 0; m < n; ++m) {
+    // The last epoch with table rows leaves the change, as torch.sub(trained, start) gives it.
+    const bool change = report && rows != nullptr;
+    int64_t j0 = 0;
+    for (; j0 + 32 <= d; j0 += 32) step_rows<32>(w, g, u, n, d, j0, lr, change ? a.table : nullptr, rows, gu);
+    for (; j0 + 8 <= d; j0 += 8) step_rows<8>(w, g, u, n, d, j0, lr, change ? a.table : nullptr, rows, gu);
+    for (int64_t j = j0; j < d; ++j) gu[j] = 0.0f;
+    for (int64_t m = 0; m < n && j0 < d; ++m) {
       const float gm = g[m];
       float* __restrict wr = w + m * d;
-      for (int64_t j = 0; j < d; ++j) {
+      for (int64_t j = j0; j < d; ++j) {
         const float x = wr[j];
         gu[j] += gm * x;
         wr[j] = x - lr * (u[j] * gm);
+        if (change) wr[j] = wr[j] - a.table[rows[m] * d + j];
       }
     }
     for (int64_t j = 0; j < d; ++j) u[j] = u[j] + step_u * gu[j];
   }
-  if (rows != nullptr)  // the change, as torch.sub(trained, start) gives it
+  if (rows != nullptr && a.epochs == 0)  // no epoch: no change
     for (int64_t m = 0; m < n; ++m) {
       const float* __restrict start = a.table + rows[m] * d;
       for (int64_t j = 0; j < d; ++j) w[m * d + j] = w[m * d + j] - start[j];
