@@ -602,11 +602,22 @@ def _decode_one(body: bytes, count: int, universe: int) -> Optional[list]:
     return ids if len(ids) == count else None
 
 
+def _declared_counts(count: Any, universe: int) -> np.ndarray:
+    """The decoders' declared counts (int64), each in [0, universe]."""
+    if universe < 0:
+        raise ValueError("universe must be >= 0")
+    count = np.asarray(count, dtype=np.int64)
+    bad = np.flatnonzero((count < 0) | (count > universe))
+    if bad.size:
+        raise ValueError(f"count[{bad[0]}] = {count[bad[0]]} is outside [0, universe = {universe}]")
+    return count
+
+
 def decode_varint_gaps(stream: Any, start: Any, nbytes: Any, count: Any, universe: int) -> Tuple[np.ndarray, np.ndarray]:
     """Reference of :func:`fedras_ext.decode_varint_gaps` (a byte at a time); the ids of
     a segment that is not ok are zeros."""
     stream = np.asarray(stream, dtype=np.uint8).tobytes()
-    count = np.asarray(count, dtype=np.int64)
+    count = _declared_counts(count, universe)
     ids, ok = [], []
     for (a, n), c in zip(_segments(len(stream), start, nbytes, "stream"), count.tolist()):
         got = _decode_one(stream[a: a + n], c, universe)
@@ -635,10 +646,8 @@ def encode_bitmap_ids(ids: Any, start: Any, count: Any, universe: int, out: Any,
 def decode_bitmap_ids(stream: Any, start: Any, count: Any, universe: int) -> Tuple[np.ndarray, np.ndarray]:
     """Reference of :func:`fedras_ext.decode_bitmap_ids` (a bit at a time); the ids of a
     segment that is not ok are zeros."""
-    if universe < 0:
-        raise ValueError("universe must be >= 0")
     stream = np.asarray(stream, dtype=np.uint8).tobytes()
-    count = np.asarray(count, dtype=np.int64)
+    count = _declared_counts(count, universe)
     width = (universe + 7) // 8
     ids, ok = [], []
     for (a, _), c in zip(_segments(len(stream), start, np.full(count.size, width), "stream"), count.tolist()):

@@ -55,10 +55,17 @@ def _(ids, start, count, universe, out, out_start):
     return None
 
 
-def _decode_outputs(start: torch.Tensor, count: torch.Tensor):
-    """ids (int64, room for every declared id), where each segment's ids start, ok."""
-    counts = count.clamp(min=0)
-    return (torch.empty(int(counts.sum()), dtype=torch.int64), torch.cumsum(counts, 0) - counts,
+def _decode_outputs(start: torch.Tensor, count: torch.Tensor, universe: int):
+    """ids (int64, room for every declared id), where each segment's ids start, ok.
+    Checks the counts first, so that a wild one raises instead of allocating."""
+    if universe < 0:
+        raise ValueError(f"universe must be >= 0, got {universe}")
+    bad = torch.nonzero((count < 0) | (count > universe))
+    if bad.numel():
+        s = int(bad[0])
+        raise ValueError(f"count[{s}] = {int(count[s])} is outside [0, universe = {universe}]: "
+                         "a set of distinct ids below the universe has no more than that")
+    return (torch.empty(int(count.sum()), dtype=torch.int64), torch.cumsum(count, 0) - count,
             torch.empty(start.shape[0], dtype=torch.uint8))
 
 
@@ -70,7 +77,7 @@ def _decode_fake(stream, start, *_):
 @torch.library.custom_op("fedras::decode_varint_gaps", mutates_args=())
 def _decode_op(stream: torch.Tensor, start: torch.Tensor, nbytes: torch.Tensor, count: torch.Tensor,
                universe: int) -> Tuple[torch.Tensor, torch.Tensor]:
-    ids, ids_start, ok = _decode_outputs(start, count)
+    ids, ids_start, ok = _decode_outputs(start, count, universe)
     _C.decode_varint_gaps(capsule(stream), capsule(start), capsule(nbytes), capsule(count), universe, capsule(ids),
                           capsule(ids_start), capsule(ok), _native.num_threads())
     return ids, ok.bool()
@@ -79,7 +86,7 @@ def _decode_op(stream: torch.Tensor, start: torch.Tensor, nbytes: torch.Tensor, 
 @torch.library.custom_op("fedras::decode_bitmap_ids", mutates_args=())
 def _bitmap_op(stream: torch.Tensor, start: torch.Tensor, count: torch.Tensor,
                universe: int) -> Tuple[torch.Tensor, torch.Tensor]:
-    ids, ids_start, ok = _decode_outputs(start, count)
+    ids, ids_start, ok = _decode_outputs(start, count, universe)
     _C.decode_bitmap_ids(capsule(stream), capsule(start), capsule(count), universe, capsule(ids), capsule(ids_start),
                          capsule(ok), _native.num_threads())
     return ids, ok.bool()
@@ -119,7 +126,8 @@ def decode_varint_gaps(stream: Any, start: Any, nbytes: Any, count: Any, univers
     bytes, within 64 bits and in its shortest form, whose running sums are strictly
     increasing ids below ``universe``. The ids of a segment that is not ok are
     unspecified. Raises IndexError for a body outside ``stream``, ValueError for a
-    wrong dtype/shape/device or a negative ``universe``.
+    wrong dtype/shape/device, a negative ``universe`` or a count outside
+    ``[0, universe]`` (screen declared counts first: no such set exists).
     """
     ids, ok = _decode_op(read_view(stream, "stream"), index_view(start, "start"), index_view(nbytes, "nbytes"),
                          index_view(count, "count"), int(universe))
@@ -154,7 +162,7 @@ def decode_bitmap_ids(stream: Any, start: Any, count: Any, universe: int) -> Tup
     segment after segment, and bool ``[S]``, true where exactly ``count[s]`` bits are set
     and none at or beyond ``universe``. The ids of a segment that is not ok are
     unspecified. Raises IndexError for a body outside ``stream``, ValueError for a wrong
-    dtype/shape/device or a negative ``universe``.
+    dtype/shape/device, a negative ``universe`` or a count outside ``[0, universe]``.
     """
     ids, ok = _bitmap_op(read_view(stream, "stream"), index_view(start, "start"), index_view(count, "count"),
                          int(universe))

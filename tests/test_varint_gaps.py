@@ -262,3 +262,31 @@ def test_bitmaps_take_ids_in_any_order_across_many_segments():
     back, ok = fx.decode_bitmap_ids(out, np.arange(n, dtype=np.int64) * width, [len(s) for s in sets], universe)
     assert ok.all()
     np.testing.assert_array_equal(back, np.concatenate(sets))
+
+
+@pytest.mark.parametrize("count", [-1, 9, 2**40, 2**62])
+def test_declared_counts_outside_the_universe_are_rejected_before_allocating(count):
+    """No set of distinct ids below the universe (8) has a negative count or more than 8
+    ids: both decoders, native and reference, refuse such a count with ValueError
+    instead of allocating room for it (2**40 ids would be 8 TB) or calling it not ok."""
+    stream = np.zeros(4, np.uint8)
+    for op in (fx.decode_varint_gaps, ref.decode_varint_gaps):
+        with pytest.raises(ValueError, match=r"count\[1\]"):
+            op(stream, [0, 1], [1, 1], [0, count], 8)
+    for op in (fx.decode_bitmap_ids, ref.decode_bitmap_ids):
+        with pytest.raises(ValueError, match=r"count\[1\]"):
+            op(stream, [0, 1], [0, count], 8)
+
+
+def test_native_decoder_checks_counts_itself():
+    """The compiled op checks the counts too, for callers of the raw binding."""
+    import torch
+    from torch.utils.dlpack import to_dlpack
+
+    from fedras_ext._native import _C
+
+    stream = torch.zeros(4, dtype=torch.uint8)
+    t = lambda *v: to_dlpack(torch.tensor(v, dtype=torch.int64))  # noqa: E731
+    with pytest.raises(ValueError, match=r"count\[0\]"):
+        _C.decode_bitmap_ids(to_dlpack(stream), t(0), t(-1), 8, to_dlpack(torch.zeros(0, dtype=torch.int64)),
+                             t(0), to_dlpack(torch.zeros(1, dtype=torch.uint8)), 1)

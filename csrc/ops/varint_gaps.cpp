@@ -100,6 +100,11 @@ void decode_rowsets(py::handle stream, py::handle start, py::handle nbytes, py::
   const TensorArg OK = borrow(ok, "ok");
   OK.dtype_is(DType::U8).ndim_is(1).same_device_as(B).writable().dim_is(0, n, "the number of segments");
   if (universe < 0) value_error("universe must be >= 0, got ", universe);
+  const int64_t* declared = C.ptr<int64_t>();
+  for (int64_t s = 0; s < n; ++s)
+    if (declared[s] < 0 || declared[s] > universe)
+      value_error("count[", s, "] = ", declared[s], " is outside [0, universe = ", universe,
+                  "]: a set of distinct ids below the universe has no more than that");
   TensorArg NB;
   std::vector<int64_t> widths;
   const int64_t* body_bytes = nullptr;
