@@ -112,7 +112,7 @@ def mf_train(w: Any, u: Any, row_ptr: Any, pos_ptr: Any, pos_row: Any, neg_row: 
             (always checked: ``IndexError``). Each client then starts from ``table[rows]``
             (``w``'s input is ignored) and ``w`` returns the change, trained minus start,
             as ``torch.sub`` gives it: the round's update without gathering the rows
-            twice. ``table`` must not overlap ``w`` (clients run in parallel).
+            twice. ``table``, ``w`` and ``u`` must be separate memory (ValueError otherwise).
 
     Returns:
         float32 ``[C]``: each client's mean loss of the last epoch, before its step

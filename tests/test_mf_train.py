@@ -185,6 +185,23 @@ def test_table_and_rows_are_checked():
             run(fn, (w, u, *rest), table=table[:, :-1], rows=rows)
 
 
+def test_native_refuses_overlapping_tensors():
+    """w, u and table are written and read by parallel clients: memory they share would
+    race, so the native op names the pair instead of computing something."""
+    (w, u, *rest), table, rows = table_case(1)
+    d = w.shape[1]
+    pool = torch.randn(w.shape[0] + u.shape[0] + table.shape[0], d)
+    w2, u2, t2 = pool[: w.shape[0]], pool[w.shape[0]: w.shape[0] + u.shape[0]], pool[-table.shape[0]:]
+    kw = dict(lr=0.3, user_lr=0.7)
+    fx.mf_train(w2, u2, *rest, table=t2, rows=rows, **kw)  # neighbours in one buffer are fine
+    with pytest.raises(ValueError, match="w and table overlap"):
+        fx.mf_train(pool[: w.shape[0]], u.clone(), *rest, table=pool[1: table.shape[0] + 1], rows=rows, **kw)
+    with pytest.raises(ValueError, match="u and table overlap"):
+        fx.mf_train(w.clone(), pool[: u.shape[0]], *rest, table=pool[: table.shape[0]], rows=rows, **kw)
+    with pytest.raises(ValueError, match="w and u overlap"):
+        fx.mf_train(pool[: w.shape[0]], pool[w.shape[0] - 1: w.shape[0] - 1 + u.shape[0]], *rest, **kw)
+
+
 # --------------------------------------------------------------------------- bad input
 
 

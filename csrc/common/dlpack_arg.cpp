@@ -37,6 +37,27 @@ int64_t TensorArg::numel() const {
   return n;
 }
 
+static int64_t item_bytes(DType t) {
+  switch (t) {
+    case DType::F64: case DType::I64: return 8;
+    case DType::F32: case DType::I32: return 4;
+    case DType::F16: return 2;
+    default: return 1;
+  }
+}
+
+int64_t TensorArg::nbytes() const { return numel() * item_bytes(dtype); }
+
+const TensorArg& TensorArg::disjoint_from(const TensorArg& other) const {
+  const auto* a = static_cast<const char*>(data);
+  const auto* b = static_cast<const char*>(other.data);
+  if (device == other.device && device_id == other.device_id && nbytes() > 0 && other.nbytes() > 0 &&
+      a < b + other.nbytes() && b < a + nbytes())
+    value_error(name, " and ", other.name, " overlap in memory; this op writes ", name,
+                " while reading ", other.name, ", so they must be separate tensors");
+  return *this;
+}
+
 std::string TensorArg::device_str() const {
   return device == Device::CUDA ? cat("cuda:", device_id) : std::string("cpu");
 }

@@ -42,6 +42,10 @@ struct TensorArg {
   const TensorArg& dim_is(int dim, int64_t expected, const char* what) const;
   const TensorArg& writable() const;
   const TensorArg& same_device_as(const TensorArg& other) const;
+  // Raises ValueError if the two share a byte of memory (an op that writes one while
+  // reading the other, in parallel, would race).
+  const TensorArg& disjoint_from(const TensorArg& other) const;
+  int64_t nbytes() const;
 };
 
 // Borrow a DLPack capsule ("dltensor" or "dltensor_versioned") or any object with

@@ -49,7 +49,10 @@ void py_mf_train(py::handle w, py::handle u, py::handle row_ptr, py::handle pos_
     R = borrow(rows, "rows");
     R.dtype_is(DType::I64).ndim_is(1).same_device_as(W).dim_is(0, m, "w.shape[0]");
     check_index_range(R, T.size(0), "table.shape[0]", cs);  // always: the kernel reads table[rows]
+    W.disjoint_from(T);
+    U.disjoint_from(T);
   }
+  W.disjoint_from(U);
 
   MfTrainArgs a;
   a.w = W.ptr<float>();
