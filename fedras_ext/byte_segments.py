@@ -49,8 +49,9 @@ def copy_segments(src: Any, src_start: Any, length: Any, dst: Any, dst_start: An
         src_start, length, dst_start: int64 ``[S]``.
         dst: uint8 ``[M]``, writable.
 
-    Raises ValueError for a wrong dtype, shape or device, IndexError for a segment outside
-    ``src`` or ``dst`` (naming the first). Segments should not overlap in ``dst``.
+    Raises ValueError for a wrong dtype, shape or device or for two non-empty segments
+    that overlap in ``dst`` (they are copied in parallel), IndexError for a segment
+    outside ``src`` or ``dst`` (naming the first).
     """
     _copy_op(read_view(src, "src"), index_view(src_start, "src_start"), index_view(length, "length"),
              write_view(dst, "dst"), index_view(dst_start, "dst_start"))

@@ -112,7 +112,9 @@ def varint_gap_bytes(ids: Any, start: Any, count: Any) -> np.ndarray:
 def encode_varint_gaps(ids: Any, start: Any, count: Any, out: Any, out_start: Any) -> None:
     """Write segment ``s``'s stream (:func:`varint_gap_bytes` ``[s]`` bytes) at
     ``out[out_start[s]:]``, in place on ``out`` (uint8 ``[M]``, writable). Raises as
-    :func:`varint_gap_bytes`, and IndexError for a stream that would not fit ``out``."""
+    :func:`varint_gap_bytes`, IndexError for a stream that would not fit ``out`` and
+    ValueError for two non-empty streams that would overlap in it (they are written in
+    parallel)."""
     _encode_op(read_view(ids, "ids"), index_view(start, "start"), index_view(count, "count"),
                write_view(out, "out"), index_view(out_start, "out_start"))
 
@@ -144,7 +146,8 @@ def encode_bitmap_ids(ids: Any, start: Any, count: Any, universe: int, out: Any,
             ids in ``[0, universe)`` (repeats and order do not matter to a bitmap).
         start, count, out_start: int64 ``[S]``.
 
-    The bitmaps must not overlap in ``out`` (segments are written in parallel).
+    The bitmaps must not overlap in ``out`` (segments are written in parallel):
+    ValueError names the first pair that does.
 
     Raises IndexError for an id outside the universe (naming the first such segment;
     every bitmap is still written, without those ids) or a segment outside ``ids`` or

@@ -101,3 +101,28 @@ def test_cuda_buffers_are_refused():
     idx = torch.zeros(1, dtype=torch.int64, device="cuda")
     with pytest.raises(ValueError, match="CPU only"):
         fx.crc32_segments(data, idx, idx)
+
+
+@pytest.mark.parametrize("dst_start,length,pair", [
+    ([0, 3], [4, 2], "0 and 1"),        # in order, the first runs into the second
+    ([6, 0, 2], [2, 3, 1], "1 and 2"),  # out of order: found after sorting by start
+    ([5, 1], [1, 6], "1 and 0"),        # one inside the other
+])
+def test_overlapping_destinations_are_rejected(dst_start, length, pair):
+    """Segments are copied in parallel: two that share a byte of dst would race, so both
+    the native op and the reference name the pair instead."""
+    src = np.arange(16, dtype=np.uint8)
+    src_start = np.zeros(len(length), np.int64)
+    for op in (fx.copy_segments, ref.copy_segments):
+        dst = np.zeros(10, np.uint8)
+        with pytest.raises(ValueError, match=f"segments {pair} overlap in dst"):
+            op(src, src_start, np.array(length, np.int64), dst, np.array(dst_start, np.int64))
+
+
+def test_touching_and_empty_destinations_are_fine():
+    src = np.arange(16, dtype=np.uint8)
+    for op in (fx.copy_segments, ref.copy_segments):
+        dst = np.zeros(8, np.uint8)
+        op(src, np.array([0, 4, 9, 2], np.int64), np.array([4, 0, 4, 0], np.int64), dst,
+           np.array([4, 5, 0, 4], np.int64))  # [4, 8) and [0, 4) touch; the empty ones sit anywhere
+        np.testing.assert_array_equal(dst, [9, 10, 11, 12, 0, 1, 2, 3])

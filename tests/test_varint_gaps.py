@@ -290,3 +290,17 @@ def test_native_decoder_checks_counts_itself():
     with pytest.raises(ValueError, match=r"count\[0\]"):
         _C.decode_bitmap_ids(to_dlpack(stream), t(0), t(-1), 8, to_dlpack(torch.zeros(0, dtype=torch.int64)),
                              t(0), to_dlpack(torch.zeros(1, dtype=torch.uint8)), 1)
+
+
+def test_overlapping_outputs_are_rejected():
+    """Encoders write every segment in parallel: outputs that share a byte would race."""
+    ids, start, count = np.array([1, 2, 3, 4], np.int64), np.array([0, 2], np.int64), np.array([2, 2], np.int64)
+    for op in (fx.encode_varint_gaps, ref.encode_varint_gaps):  # 2 bytes each
+        with pytest.raises(ValueError, match="segments 0 and 1 overlap in out"):
+            op(ids, start, count, np.zeros(8, np.uint8), np.array([0, 1], np.int64))
+    for op in (fx.encode_bitmap_ids, ref.encode_bitmap_ids):  # 2 bytes each at universe 16
+        with pytest.raises(ValueError, match="segments 1 and 0 overlap in out"):
+            op(ids, start, count, 16, np.zeros(8, np.uint8), np.array([3, 2], np.int64))
+        out = np.zeros(4, np.uint8)
+        op(ids, start, count, 16, out, np.array([2, 0], np.int64))  # touching is fine
+        np.testing.assert_array_equal(out, [0x18, 0, 0x06, 0])

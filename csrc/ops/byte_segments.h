@@ -16,7 +16,7 @@ struct ByteSegments {
 };
 
 // dst[dst_start[s] : + length[s]] = src segment s, for every s (memmove semantics per
-// segment; segments should not overlap each other in dst).
+// segment; segments must not overlap each other in dst: the op checks).
 void copy_segments_cpu(const ByteSegments& src, uint8_t* dst, const int64_t* dst_start, int num_threads);
 
 // out[s] = CRC-32 (zlib's, polynomial 0xEDB88320) of segment s.

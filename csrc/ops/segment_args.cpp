@@ -1,5 +1,8 @@
 #include "ops/segment_args.h"
 
+#include <algorithm>
+#include <vector>
+
 #include "common/errors.h"
 #include "ops/byte_segments.h"
 
@@ -23,6 +26,32 @@ void require_segments_inside(const int64_t* start, const int64_t* length, int64_
   if (bad >= 0)
     index_error("segment ", bad, " (", start_name, " ", start[bad], ", length ", length[bad], ") is not inside ", of,
                 " of ", total, " ", unit);
+}
+
+void require_disjoint_segments(const int64_t* start, const int64_t* length, int64_t n, const char* start_name,
+                               const char* of) {
+  // Sorted by start, segments overlap iff some segment overlaps the next non-empty one.
+  const auto check = [&](int64_t a, int64_t b) {  // a starts no later than b
+    if (start[b] - start[a] < length[a])
+      value_error("segments ", a, " and ", b, " overlap in ", of, " (", start_name, " ", start[a], " and ", start[b],
+                  ", length ", length[a], " and ", length[b], "); the op writes them in parallel, so they must not");
+  };
+  std::vector<int64_t> order;
+  bool in_order = true;
+  for (int64_t s = 0; s < n; ++s) {
+    if (length[s] == 0) continue;
+    if (!order.empty()) {
+      if (start[s] < start[order.back()]) {
+        in_order = false;
+      } else {
+        check(order.back(), s);
+      }
+    }
+    order.push_back(s);
+  }
+  if (in_order) return;
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return start[a] < start[b]; });
+  for (size_t i = 1; i < order.size(); ++i) check(order[i - 1], order[i]);
 }
 
 }  // namespace fedras
