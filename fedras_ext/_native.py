@@ -6,10 +6,12 @@ capsules, finds the stream, and allocates CUDA workspaces with torch's allocator
 """
 from __future__ import annotations
 
+import inspect
 import os
-from typing import Optional
+from typing import Any, Callable, Optional, Sequence
 
 import torch
+from torch.utils._python_dispatch import _get_current_dispatch_mode
 from torch.utils.dlpack import to_dlpack
 
 try:
@@ -60,3 +62,50 @@ def num_threads() -> int:
 def deterministic_requested(flag: Optional[bool]) -> bool:
     """Deterministic if asked, or if torch's global deterministic mode is on."""
     return bool(flag) or torch.are_deterministic_algorithms_enabled()
+
+
+class NativeOp:
+    """A ``torch.library.custom_op`` whose plain eager calls skip the dispatcher.
+
+    The op is registered as usual (``torch.ops.fedras.<name>``, with its fake), and
+    torch.compile, export, fake tensors, dispatch modes and autograd all go through it.
+    A call with plain tensors outside all of those runs the Python function directly.
+    The reason: the dispatcher wraps a custom op's kernel in ``torch._disable_dynamo``,
+    whose first call imports ``torch._dynamo``, about 2 s of every process's first op
+    call on this project's 2-core VM (and some microseconds on every call). Tensors the
+    op mutates get their version counters bumped, as through the dispatcher.
+    """
+
+    def __init__(self, fn: Callable, name: str, mutates_args: Sequence[str]) -> None:
+        self.fn = fn
+        self.op = torch.library.custom_op(name, mutates_args=mutates_args)(fn)
+        params = list(inspect.signature(fn).parameters)
+        self._mutated = [(params.index(a), a) for a in mutates_args]
+
+    def register_fake(self, fake: Callable) -> Callable:
+        return self.op.register_fake(fake)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not _plain_eager_call(args, kwargs):
+            return self.op(*args, **kwargs)
+        out = self.fn(*args, **kwargs)
+        for i, name in self._mutated:
+            torch.autograd.graph.increment_version(args[i] if i < len(args) else kwargs[name])
+        return out
+
+
+def custom_op(name: str, *, mutates_args: Sequence[str]) -> Callable[[Callable], NativeOp]:
+    """Decorator: ``torch.library.custom_op(name, mutates_args=...)`` as a NativeOp."""
+    return lambda fn: NativeOp(fn, name, mutates_args)
+
+
+def _plain_eager_call(args: Sequence[Any], kwargs: dict) -> bool:
+    """True when nothing traces, compiles or differentiates this call: no compile, no
+    dispatch mode, only plain tensors, none of them needing a gradient."""
+    if torch.compiler.is_compiling() or _get_current_dispatch_mode() is not None:
+        return False
+    grad = torch.is_grad_enabled()
+    for a in (*args, *kwargs.values()):
+        if isinstance(a, torch.Tensor) and (type(a) is not torch.Tensor or (grad and a.requires_grad)):
+            return False
+    return True

@@ -49,7 +49,7 @@ def _check_bits(bits: int) -> None:
         raise ValueError(f"bits must be an int in [1, 16], got {bits!r}")
 
 
-@torch.library.custom_op("fedras::pack_indices", mutates_args=())
+@_native.custom_op("fedras::pack_indices", mutates_args=())
 def _pack_op(idx: torch.Tensor, bits: int, validate: bool) -> torch.Tensor:
     out = torch.empty(packed_nbytes(idx.numel(), bits), dtype=torch.uint8, device=idx.device)
     ws = _native.workspace(idx, int, _C.CHECK_WORKSPACE_BYTES)
@@ -62,7 +62,7 @@ def _(idx, bits, validate):
     return idx.new_empty((packed_nbytes(idx.shape[0], bits),), dtype=torch.uint8)
 
 
-@torch.library.custom_op("fedras::unpack_indices", mutates_args=())
+@_native.custom_op("fedras::unpack_indices", mutates_args=())
 def _unpack_op(packed: torch.Tensor, bits: int, n: int) -> torch.Tensor:
     out = torch.empty(n, dtype=torch.int32, device=packed.device)
     _C.unpack_indices(capsule(packed), bits, n, capsule(out), None, False, _native.num_threads(), stream_of(packed))
@@ -106,7 +106,7 @@ def _segment_starts(count: torch.Tensor, bits: int) -> torch.Tensor:
     return torch.cumsum(nbytes, 0) - nbytes
 
 
-@torch.library.custom_op("fedras::pack_index_segments", mutates_args=())
+@_native.custom_op("fedras::pack_index_segments", mutates_args=())
 def _pack_segments_op(idx: torch.Tensor, start: torch.Tensor, count: torch.Tensor, bits: int) -> torch.Tensor:
     out_start = _segment_starts(count, bits)
     total = int((count.clamp(min=0) * bits + 7).div(8, rounding_mode="floor").sum())
@@ -121,7 +121,7 @@ def _(idx, start, count, bits):
     return idx.new_empty((torch.library.get_ctx().new_dynamic_size(),), dtype=torch.uint8)
 
 
-@torch.library.custom_op("fedras::unpack_index_segments", mutates_args=())
+@_native.custom_op("fedras::unpack_index_segments", mutates_args=())
 def _unpack_segments_op(packed: torch.Tensor, start: torch.Tensor, count: torch.Tensor, bits: int) -> torch.Tensor:
     counts = count.clamp(min=0)
     out = torch.empty(int(counts.sum()), dtype=torch.int32)

@@ -16,7 +16,7 @@ from ._interop import index_view, read_view, write_view
 from ._native import _C, capsule
 
 
-@torch.library.custom_op("fedras::copy_segments", mutates_args=("dst",))
+@_native.custom_op("fedras::copy_segments", mutates_args=("dst",))
 def _copy_op(src: torch.Tensor, src_start: torch.Tensor, length: torch.Tensor, dst: torch.Tensor,
              dst_start: torch.Tensor) -> None:
     _C.copy_segments(capsule(src), capsule(src_start), capsule(length), capsule(dst), capsule(dst_start),
@@ -28,7 +28,7 @@ def _(src, src_start, length, dst, dst_start):
     return None
 
 
-@torch.library.custom_op("fedras::crc32_segments", mutates_args=())
+@_native.custom_op("fedras::crc32_segments", mutates_args=())
 def _crc32_op(data: torch.Tensor, start: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
     out = torch.empty(start.shape[0], dtype=torch.int64)
     _C.crc32_segments(capsule(data), capsule(start), capsule(length), capsule(out), _native.num_threads())

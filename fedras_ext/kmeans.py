@@ -29,7 +29,7 @@ class KMeansResult(NamedTuple):
     centroid_offsets: Any
 
 
-@torch.library.custom_op("fedras::segmented_kmeans", mutates_args=())
+@_native.custom_op("fedras::segmented_kmeans", mutates_args=())
 def _segmented_kmeans_op(
     x: torch.Tensor,
     offsets: torch.Tensor,

@@ -12,7 +12,7 @@ from ._interop import as_tensor, result_kind, to_kind
 from ._native import _C, capsule
 
 
-@torch.library.custom_op("fedras::mf_train", mutates_args=("w", "u"))
+@_native.custom_op("fedras::mf_train", mutates_args=("w", "u"))
 def _mf_train_op(
     w: torch.Tensor,
     u: torch.Tensor,

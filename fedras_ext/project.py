@@ -11,7 +11,7 @@ from ._interop import as_tensor, result_kind, to_kind
 from ._native import _C, capsule, stream_of
 
 
-@torch.library.custom_op("fedras::project_directions", mutates_args=())
+@_native.custom_op("fedras::project_directions", mutates_args=())
 def _project_directions_op(
     x: torch.Tensor, offsets: torch.Tensor, directions: torch.Tensor, dir_offsets: torch.Tensor, validate: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -11,7 +11,7 @@ from ._interop import as_tensor
 from ._native import _C, capsule, stream_of
 
 
-@torch.library.custom_op("fedras::apply_actions", mutates_args=("table",))
+@_native.custom_op("fedras::apply_actions", mutates_args=("table",))
 def _apply_actions_op(
     table: torch.Tensor,
     rows: torch.Tensor,

@@ -9,7 +9,7 @@ from . import _native
 from ._native import _C, capsule
 
 
-@torch.library.custom_op("fedras::touched_rows", mutates_args=())
+@_native.custom_op("fedras::touched_rows", mutates_args=())
 def _touched_rows_op(pos_ptr: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor,
                      n_items: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     counts = torch.empty(max(pos_ptr.shape[0] - 1, 0), dtype=torch.int64)  # the op refuses an empty pos_ptr

@@ -19,7 +19,7 @@ from ._native import _C, capsule
 from ._interop import index_view, read_view, write_view
 
 
-@torch.library.custom_op("fedras::varint_gap_bytes", mutates_args=())
+@_native.custom_op("fedras::varint_gap_bytes", mutates_args=())
 def _bytes_op(ids: torch.Tensor, start: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
     out = torch.empty(start.shape[0], dtype=torch.int64)
     _C.varint_gap_bytes(capsule(ids), capsule(start), capsule(count), capsule(out), _native.num_threads())
@@ -31,7 +31,7 @@ def _(ids, start, count):
     return start.new_empty((start.shape[0],), dtype=torch.int64)
 
 
-@torch.library.custom_op("fedras::encode_varint_gaps", mutates_args=("out",))
+@_native.custom_op("fedras::encode_varint_gaps", mutates_args=("out",))
 def _encode_op(ids: torch.Tensor, start: torch.Tensor, count: torch.Tensor, out: torch.Tensor,
                out_start: torch.Tensor) -> None:
     _C.encode_varint_gaps(capsule(ids), capsule(start), capsule(count), capsule(out), capsule(out_start),
@@ -43,7 +43,7 @@ def _(ids, start, count, out, out_start):
     return None
 
 
-@torch.library.custom_op("fedras::encode_bitmap_ids", mutates_args=("out",))
+@_native.custom_op("fedras::encode_bitmap_ids", mutates_args=("out",))
 def _encode_bitmap_op(ids: torch.Tensor, start: torch.Tensor, count: torch.Tensor, universe: int, out: torch.Tensor,
                       out_start: torch.Tensor) -> None:
     _C.encode_bitmap_ids(capsule(ids), capsule(start), capsule(count), universe, capsule(out), capsule(out_start),
@@ -74,7 +74,7 @@ def _decode_fake(stream, start, *_):
     return stream.new_empty((n,), dtype=torch.int64), stream.new_empty((start.shape[0],), dtype=torch.bool)
 
 
-@torch.library.custom_op("fedras::decode_varint_gaps", mutates_args=())
+@_native.custom_op("fedras::decode_varint_gaps", mutates_args=())
 def _decode_op(stream: torch.Tensor, start: torch.Tensor, nbytes: torch.Tensor, count: torch.Tensor,
                universe: int) -> Tuple[torch.Tensor, torch.Tensor]:
     ids, ids_start, ok = _decode_outputs(start, count, universe)
@@ -83,7 +83,7 @@ def _decode_op(stream: torch.Tensor, start: torch.Tensor, nbytes: torch.Tensor, 
     return ids, ok.bool()
 
 
-@torch.library.custom_op("fedras::decode_bitmap_ids", mutates_args=())
+@_native.custom_op("fedras::decode_bitmap_ids", mutates_args=())
 def _bitmap_op(stream: torch.Tensor, start: torch.Tensor, count: torch.Tensor,
                universe: int) -> Tuple[torch.Tensor, torch.Tensor]:
     ids, ids_start, ok = _decode_outputs(start, count, universe)

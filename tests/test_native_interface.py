@@ -110,6 +110,46 @@ def test_runs_under_torch_compile():
     assert torch.equal(table, eager_table)
 
 
+def test_plain_eager_calls_skip_the_dispatcher_and_torch_dynamo():
+    """A plain eager call runs the op's function directly: importing torch._dynamo (which
+    the dispatcher's path does on a process's first custom-op call) takes seconds."""
+    import subprocess
+    import sys
+
+    code = ("import sys, torch, fedras_ext as fx; "
+            "fx.segmented_kmeans(torch.randn(20, 4), torch.tensor([0, 20]), 3); "
+            "print('torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_traced_calls_go_through_the_registered_op():
+    """Fake tensors (what torch.compile and export trace with) must reach the fake
+    implementation, never the native code."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from fedras_ext.kmeans import _segmented_kmeans_op
+
+    x, off, koff, total = _kmeans_args()
+    with FakeTensorMode() as mode:
+        args = (mode.from_tensor(x), mode.from_tensor(off), mode.from_tensor(koff))
+        cent, assign, inertia, n_iter = _segmented_kmeans_op(*args, None, total, 10, 0.0, 3, "kmeans++", "l2", True)
+    assert cent.shape == (total, 4) and assign.shape == (40,) and inertia.shape == (3,)
+
+
+def test_direct_calls_bump_the_version_of_what_they_mutate():
+    """Autograd sees in-place writes through version counters: a direct call bumps
+    them as the dispatcher would."""
+    x, off, _, _ = _kmeans_args()
+    res = fx.segmented_kmeans(x, off, 3)
+    table = torch.zeros(50, 4)
+    before = table._version
+    rows = torch.randperm(50)[:40]
+    seg = torch.repeat_interleave(torch.arange(3, dtype=torch.int32), torch.tensor([10, 0, 30]))
+    fx.apply_actions(table, rows, res.assignment, res.centroids, res.centroid_offsets, seg)
+    assert table._version > before
+
+
 # --------------------------------------------------------------------------- direct _C calls
 
 
