@@ -110,7 +110,7 @@ def test_runs_under_torch_compile():
     assert torch.equal(table, eager_table)
 
 
-def test_plain_eager_calls_skip_the_dispatcher_and_torch_dynamo():
+def test_plain_eager_calls_skip_the_dispatcher_and_torch_dynamo(tmp_path):
     """A plain eager call runs the op's function directly: importing torch._dynamo (which
     the dispatcher's path does on a process's first custom-op call) takes seconds."""
     import subprocess
@@ -119,7 +119,10 @@ def test_plain_eager_calls_skip_the_dispatcher_and_torch_dynamo():
     code = ("import sys, torch, fedras_ext as fx; "
             "fx.segmented_kmeans(torch.randn(20, 4), torch.tensor([0, 20]), 3); "
             "print('torch._dynamo' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    # From an empty directory: in a source checkout's root, the uncompiled fedras_ext/
+    # would shadow the installed package.
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
 
 
