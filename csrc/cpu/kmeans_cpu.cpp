@@ -15,7 +15,6 @@
 #include <initializer_list>
 #include <strings.h>  // strcasecmp
 #include <limits>
-#include <type_traits>
 #include <vector>
 
 #include "common/parallel.h"
@@ -48,17 +47,23 @@ void for_blocks(int64_t n_blocks, bool parallel, int threads, F&& f) {
 // the summation order is the same on every machine (and in the CUDA kernels).
 constexpr int kLanes = 8;
 
+// lanes += op(x[j..j+8), c[j..j+8)); with fewer than 8 terms left, they go to lanes
+// 0, 1, ... and the other lanes stay exactly as they were.
 template <class V, class T, class Op>
-FEDRAS_INLINE auto lane_sum(const T* x, const T* c, int64_t d, Op op) {
-  using Acc = std::conditional_t<sizeof(V) == sizeof(v8d), double, float>;
-  V lanes = {};
-  int64_t j = 0;
-  for (; j + kLanes <= d; j += kLanes) lanes += op(load_lanes<V>(x + j), load_lanes<V>(c + j));
-  if (j < d) {  // the last d mod 8 terms go to lanes 0, 1, ...
+FEDRAS_INLINE void add_terms(V& lanes, const T* x, const T* c, int64_t j, int64_t d, Op op) {
+  if (j + kLanes <= d) {
+    lanes += op(load_lanes<V>(x + j), load_lanes<V>(c + j));
+  } else {
     const int rest = static_cast<int>(d - j);
     lanes = add_below(lanes, op(load_lanes_below<V>(x + j, rest), load_lanes_below<V>(c + j, rest)), rest);
   }
-  Acc total = 0;
+}
+
+template <class V, class T, class Op>
+FEDRAS_INLINE auto lane_sum(const T* x, const T* c, int64_t d, Op op) {
+  V lanes = {};
+  for (int64_t j = 0; j < d; j += kLanes) add_terms(lanes, x, c, j, d, op);
+  decltype(lane(lanes, 0)) total = 0;
   for (int t = 0; t < kLanes; ++t) total += lane(lanes, t);
   return total;
 }
@@ -70,14 +75,8 @@ FEDRAS_INLINE auto lane_sums(const T* const (&x)[B], const T* const (&c)[B], int
   static_assert(B * sizeof(lane(V{}, 0)) == 32, "one vector of totals");
   V lanes[B];
   for (int q = 0; q < B; ++q) lanes[q] = V{};
-  int64_t j = 0;
-  for (; j + kLanes <= d; j += kLanes)
-    for (int q = 0; q < B; ++q) lanes[q] += op(load_lanes<V>(x[q] + j), load_lanes<V>(c[q] + j));
-  if (j < d) {
-    const int rest = static_cast<int>(d - j);
-    for (int q = 0; q < B; ++q)
-      lanes[q] = add_below(lanes[q], op(load_lanes_below<V>(x[q] + j, rest), load_lanes_below<V>(c[q] + j, rest)), rest);
-  }
+  for (int64_t j = 0; j < d; j += kLanes)
+    for (int q = 0; q < B; ++q) add_terms(lanes[q], x[q], c[q], j, d, op);
   return lane_totals(lanes);
 }
 
@@ -379,7 +378,7 @@ Pruning SegmentSolver::measure_moves(const float* C, int64_t k, int64_t d, bool 
   pr.lower = lower_.data();
   pr.eta = score_eta(d);
   pr.stride = bound_stride(k);
-  drift_.assign(static_cast<size_t>(bound_stride(k)), 0.0f);
+  drift_.assign(static_cast<size_t>(pr.stride), 0.0f);
   double cmax = 0.0;
   for (int64_t c = 0; c < k; ++c) {
     double norm2 = 0.0, move2 = 0.0;
