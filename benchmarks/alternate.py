@@ -2,6 +2,7 @@
 round, in one process, so a noisy machine treats them alike (the benchmarks' rule)."""
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 from typing import Any, Callable, Dict, List, Tuple
@@ -25,3 +26,14 @@ def alternate(funcs: Dict[str, Callable[[], Any]], repeat: int,
 
 def median_ms(seconds: List[float]) -> float:
     return statistics.median(seconds) * 1e3
+
+
+def main_over_shapes(doc: str, bench: Callable[[str, int], None], repeat: int) -> None:
+    """A benchmark's CLI: ``--shapes a,b`` (round.py shapes) and ``--repeat N``, then
+    ``bench(shape, repeat)`` for each shape."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("--shapes", default="ml100k,ml1m-synth")
+    p.add_argument("--repeat", type=int, default=repeat)
+    args = p.parse_args()
+    for shape in args.shapes.split(","):
+        bench(shape, args.repeat)

@@ -16,8 +16,6 @@ unfused agree bit for bit.
 """
 from __future__ import annotations
 
-import argparse
-
 import torch
 
 import fedras_ext
@@ -28,7 +26,7 @@ from fedras.rounds import plan_round
 from fedras.training import train_mf_flat
 from fedras.workspace import Workspace
 
-from alternate import alternate, median_ms
+from alternate import alternate, main_over_shapes, median_ms
 
 SHAPES = {
     "ml100k": dict(dataset="ml-100k"),
@@ -73,14 +71,5 @@ def bench(shape: str, repeat: int) -> None:
           f"native == unfused bit for bit: {same}")
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--shapes", default="ml100k,ml1m-synth")
-    p.add_argument("--repeat", type=int, default=5)
-    args = p.parse_args()
-    for shape in args.shapes.split(","):
-        bench(shape, args.repeat)
-
-
 if __name__ == "__main__":
-    main()
+    main_over_shapes(__doc__, bench, repeat=5)

@@ -9,8 +9,6 @@ whether the outputs are identical.
 """
 from __future__ import annotations
 
-import argparse
-
 import torch
 
 import fedras_ext
@@ -18,7 +16,7 @@ import fedras_ext.reference
 from fedras import rng
 from fedras.rounds import plan_round
 
-from alternate import alternate, median_ms
+from alternate import alternate, main_over_shapes, median_ms
 
 
 def bench(shape: str, repeat: int) -> None:
@@ -39,14 +37,5 @@ def bench(shape: str, repeat: int) -> None:
     print(f"  identical: {same}")
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--shapes", default="ml100k,ml1m-synth")
-    p.add_argument("--repeat", type=int, default=7)
-    args = p.parse_args()
-    for shape in args.shapes.split(","):
-        bench(shape, args.repeat)
-
-
 if __name__ == "__main__":
-    main()
+    main_over_shapes(__doc__, bench, repeat=7)
