@@ -47,9 +47,9 @@ FEDRAS_INLINE void reduce_columns(const float* actions, const int64_t* action_of
 FEDRAS_MULTIVERSION
 void reduce_row(const float* actions, const int64_t* action_of, const float* scale_of, int64_t count, int64_t d,
                 float* acc) {
-  int64_t j0 = 0;
-  for (; j0 + 32 <= d; j0 += 32) reduce_columns<32>(actions, action_of, scale_of, count, d, j0, acc);
-  for (; j0 + 8 <= d; j0 += 8) reduce_columns<8>(actions, action_of, scale_of, count, d, j0, acc);
+  const int64_t j0 = for_column_chunks(d, [&](auto width, int64_t j) {
+    reduce_columns<decltype(width)::value>(actions, action_of, scale_of, count, d, j, acc);
+  });
   for (int64_t j = j0; j < d; ++j) acc[j] = 0.0f;
   if (j0 == d) return;
   for (int64_t p = 0; p < count; ++p) {

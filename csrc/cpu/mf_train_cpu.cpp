@@ -122,9 +122,9 @@ void train_client(const MfTrainArgs& a, int64_t c, Scratch& sc) {
     // Rows with g == 0 are not skipped, so NaN/Inf propagate as in the torch version.
     // The last epoch with table rows leaves the change, as torch.sub(trained, start) gives it.
     const bool change = report && rows != nullptr;
-    int64_t j0 = 0;
-    for (; j0 + 32 <= d; j0 += 32) step_rows<32>(w, g, u, n, d, j0, lr, change ? a.table : nullptr, rows, gu);
-    for (; j0 + 8 <= d; j0 += 8) step_rows<8>(w, g, u, n, d, j0, lr, change ? a.table : nullptr, rows, gu);
+    const int64_t j0 = for_column_chunks(d, [&](auto width, int64_t j) {
+      step_rows<decltype(width)::value>(w, g, u, n, d, j, lr, change ? a.table : nullptr, rows, gu);
+    });
     for (int64_t j = j0; j < d; ++j) gu[j] = 0.0f;
     for (int64_t m = 0; m < n && j0 < d; ++m) {
       const float gm = g[m];

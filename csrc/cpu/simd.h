@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define FEDRAS_MULTIVERSION __attribute__((target_clones("arch=x86-64-v3", "default")))
@@ -151,6 +152,17 @@ FEDRAS_INLINE void tile_dots(const float* x, const float* ct, int64_t d, int kpa
   const float* rows[R];
   for (int r = 0; r < R; ++r) rows[r] = x + r * d;
   tile_dots<R>(rows, ct, d, kpad, c0, acc);
+}
+
+// Columns 0..d in chunks of 32, then of 8, for kernels that keep a chunk's sums in
+// registers: calls f(std::integral_constant<int, W>{}, j0) for each chunk [j0, j0 + W)
+// and returns where the scalar tail (fewer than 8 columns) starts.
+template <class F>
+FEDRAS_INLINE int64_t for_column_chunks(int64_t d, F&& f) {
+  int64_t j0 = 0;
+  for (; j0 + 32 <= d; j0 += 32) f(std::integral_constant<int, 32>{}, j0);
+  for (; j0 + 8 <= d; j0 += 8) f(std::integral_constant<int, 8>{}, j0);
+  return j0;
 }
 
 // Lane-wise minimum of NaN-free vectors (callers map NaN to +inf first: see no_nan8).
