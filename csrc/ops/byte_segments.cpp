@@ -35,8 +35,7 @@ void py_copy_segments(py::handle src, py::handle src_start, py::handle length, p
   const TensorArg D = borrow(dst, "dst");
   D.dtype_is(DType::U8).ndim_is(1).same_device_as(S).writable();
   const TensorArg DS = borrow_segment_values(dst_start, "dst_start", S, seg.n_segments, "src_start.shape[0]");
-  require_segments_inside(DS.ptr<int64_t>(), seg.length, seg.n_segments, D.size(0), "dst_start", "dst", "bytes");
-  require_disjoint_segments(DS.ptr<int64_t>(), seg.length, seg.n_segments, "dst_start", "dst");
+  require_output_segments(DS.ptr<int64_t>(), seg.length, seg.n_segments, D.size(0), "dst_start", "dst", "bytes");
   py::gil_scoped_release nogil;
   copy_segments_cpu(seg, D.ptr<uint8_t>(), DS.ptr<int64_t>(), num_threads);
 }

@@ -28,8 +28,9 @@ void require_segments_inside(const int64_t* start, const int64_t* length, int64_
                 " of ", total, " ", unit);
 }
 
-void require_disjoint_segments(const int64_t* start, const int64_t* length, int64_t n, const char* start_name,
-                               const char* of) {
+void require_output_segments(const int64_t* start, const int64_t* length, int64_t n, int64_t total,
+                             const char* start_name, const char* of, const char* unit) {
+  require_segments_inside(start, length, n, total, start_name, of, unit);
   // Sorted by start, segments overlap iff some segment overlaps the next non-empty one.
   const auto check = [&](int64_t a, int64_t b) {  // a starts no later than b
     if (start[b] - start[a] < length[a])

@@ -22,11 +22,10 @@ TensorArg borrow_segment_values(pybind11::handle h, const char* name, const Tens
 void require_segments_inside(const int64_t* start, const int64_t* length, int64_t n, int64_t total,
                              const char* start_name, const char* of, const char* unit);
 
-// No two non-empty segments [start[s], start[s] + length[s]) share an element (they
-// are written in parallel); else a ValueError naming the first pair found. Lengths
-// must be non-negative (require_segments_inside first). One pass when the starts are
-// in order, as a cumsum gives them; a sort otherwise.
-void require_disjoint_segments(const int64_t* start, const int64_t* length, int64_t n, const char* start_name,
-                               const char* of);
+// The segments an op writes in parallel: each inside [0, total), as above, and no two
+// non-empty ones sharing an element (else a ValueError naming the first pair found;
+// one pass when the starts are in order, as a cumsum gives them, a sort otherwise).
+void require_output_segments(const int64_t* start, const int64_t* length, int64_t n, int64_t total,
+                             const char* start_name, const char* of, const char* unit);
 
 }  // namespace fedras

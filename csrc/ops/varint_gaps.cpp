@@ -75,9 +75,8 @@ void py_encode_varint_gaps(py::handle ids, py::handle start, py::handle count, p
   const IdSegments seg = id_segments(e.ids, e.start, e.count);
   std::vector<int64_t> nbytes(static_cast<size_t>(seg.n_segments));
   varint_gap_bytes_cpu(seg, nbytes.data(), num_threads);
-  require_segments_inside(e.out_start.ptr<int64_t>(), nbytes.data(), seg.n_segments, e.out.size(0), "out_start", "out",
+  require_output_segments(e.out_start.ptr<int64_t>(), nbytes.data(), seg.n_segments, e.out.size(0), "out_start", "out",
                           "bytes");
-  require_disjoint_segments(e.out_start.ptr<int64_t>(), nbytes.data(), seg.n_segments, "out_start", "out");
   py::gil_scoped_release nogil;
   encode_varint_gaps_cpu(seg, e.out.ptr<uint8_t>(), e.out_start.ptr<int64_t>(), num_threads);
 }
@@ -147,8 +146,7 @@ void py_encode_bitmap_ids(py::handle ids, py::handle start, py::handle count, in
   const IdSegments seg = id_segments(e.ids, e.start, e.count, /*sorted=*/false);
   const int64_t n = seg.n_segments;
   const std::vector<int64_t> widths(static_cast<size_t>(n), bitmap_bytes(universe));
-  require_segments_inside(e.out_start.ptr<int64_t>(), widths.data(), n, e.out.size(0), "out_start", "out", "bytes");
-  require_disjoint_segments(e.out_start.ptr<int64_t>(), widths.data(), n, "out_start", "out");
+  require_output_segments(e.out_start.ptr<int64_t>(), widths.data(), n, e.out.size(0), "out_start", "out", "bytes");
   std::vector<uint8_t> ok(static_cast<size_t>(n));
   {
     py::gil_scoped_release nogil;
