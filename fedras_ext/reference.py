@@ -522,15 +522,17 @@ def _segments(n_bytes: int, start: Any, length: Any, what: str):
     return zip(start.tolist(), length.tolist())
 
 
-def _require_disjoint(start: Any, length: Any, what: str) -> None:
-    """ValueError if two non-empty segments share a byte of ``what`` (the native ops
-    write them in parallel)."""
+def _output_segments(n_bytes: int, start: Any, length: Any, what: str) -> list:
+    """_segments of an output the native ops write in parallel: also ValueError if two
+    non-empty segments share a byte of it."""
+    segments = list(_segments(n_bytes, start, length, what))
     start, length = np.asarray(start, dtype=np.int64), np.asarray(length, dtype=np.int64)
     live = np.flatnonzero(length > 0)
     order = live[np.argsort(start[live], kind="stable")]
     for a, b in zip(order[:-1].tolist(), order[1:].tolist()):
         if start[b] - start[a] < length[a]:
             raise ValueError(f"segments {a} and {b} overlap in {what}")
+    return segments
 
 
 def copy_segments(src: Any, src_start: Any, length: Any, dst: Any, dst_start: Any) -> None:
@@ -539,8 +541,7 @@ def copy_segments(src: Any, src_start: Any, length: Any, dst: Any, dst_start: An
     if src.dtype != np.uint8 or dst.dtype != np.uint8 or src.ndim != 1 or dst.ndim != 1:
         raise ValueError("src and dst must be 1-D uint8")
     pieces = list(_segments(src.size, src_start, length, "src"))
-    list(_segments(dst.size, dst_start, length, "dst"))
-    _require_disjoint(dst_start, length, "dst")
+    _output_segments(dst.size, dst_start, length, "dst")
     for (a, n), b in zip(pieces, np.asarray(dst_start, dtype=np.int64).tolist()):
         dst[b: b + n] = src[a: a + n]
 
@@ -584,8 +585,7 @@ def encode_varint_gaps(ids: Any, start: Any, count: Any, out: Any, out_start: An
     """Reference of :func:`fedras_ext.encode_varint_gaps`."""
     streams = list(_gap_streams(ids, start, count))
     lengths = np.array([len(b) for b in streams], dtype=np.int64)
-    list(_segments(len(out), out_start, lengths, "out"))
-    _require_disjoint(out_start, lengths, "out")
+    _output_segments(len(out), out_start, lengths, "out")
     for b, at in zip(streams, np.asarray(out_start, dtype=np.int64).tolist()):
         out[at: at + len(b)] = np.frombuffer(b, dtype=np.uint8)
 
@@ -646,8 +646,7 @@ def encode_bitmap_ids(ids: Any, start: Any, count: Any, universe: int, out: Any,
     ids = np.asarray(ids, dtype=np.int64)
     width = (universe + 7) // 8
     segments = list(_segments(ids.size, start, count, "ids"))
-    at = list(_segments(len(out), out_start, np.full(len(segments), width), "out"))
-    _require_disjoint(out_start, np.full(len(segments), width), "out")
+    at = _output_segments(len(out), out_start, np.full(len(segments), width), "out")
     for s, ((a, n), (o, _)) in enumerate(zip(segments, at)):
         seg = ids[a: a + n]
         bits = np.zeros(width * 8, dtype=bool)
