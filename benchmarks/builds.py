@@ -27,6 +27,7 @@ import time
 import torch
 
 import fedras_ext as fx
+from round import captured_call
 
 MODULES = {"segmented_kmeans": "fedras_ext.kmeans", "apply_actions": "fedras_ext.scatter",
            "mf_train": "fedras_ext.mf_train"}  # the module whose _C each op calls
@@ -40,29 +41,6 @@ def load_build(path: str):
     module = importlib.util.module_from_spec(spec)
     loader.exec_module(module)
     return module
-
-
-def captured_call(shape: str, op: str):
-    """(args, kwargs) of the largest ``fx.<op>`` call in the second round of ``shape``."""
-    from round import simulation
-
-    sim = simulation(shape, "batched", "cpu", 2)
-    sim.run_round()
-    calls, real = [], getattr(fx, op)
-
-    def spy(*args, **kwargs):
-        calls.append(([a.clone() if torch.is_tensor(a) else a for a in args],
-                      {k: v.clone() if torch.is_tensor(v) else v for k, v in kwargs.items()}))
-        return real(*args, **kwargs)
-
-    setattr(fx, op, spy)
-    try:
-        sim.run_round()
-    finally:
-        setattr(fx, op, real)
-    if not calls:
-        raise SystemExit(f"a round of {shape} made no {op} call")
-    return max(calls, key=lambda c: max(a.numel() for a in c[0] if torch.is_tensor(a)))
 
 
 def outputs(result, args) -> list:
@@ -80,7 +58,7 @@ def main() -> None:
     args = p.parse_args()
     module = sys.modules[MODULES[args.op]]
     builds = {"this build": module._C, "other build": load_build(args.other)}
-    call_args, call_kwargs = captured_call(args.shape, args.op)
+    call_args, call_kwargs = captured_call(args.shape, args.op, "cpu")
     call_kwargs["validate"] = False  # time the work, not the checks
     op = getattr(fx, args.op)
     times = {name: [] for name in builds}

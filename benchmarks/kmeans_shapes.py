@@ -26,6 +26,7 @@ import time
 import torch
 
 import fedras_ext as fx
+from round import captured_call
 
 LAYOUTS = [  # (name, segment sizes, k)
     ("6,040 x 250 (k=16)", [250] * 6040, 16),
@@ -78,27 +79,6 @@ def print_rows(name: str, rows: int, k: int, d: int, timed: dict) -> None:
         print(f"{label:<34} {rows:>10,} {seconds * 1e3:>10.2f} {iters:>10.1f} {flops / seconds / 1e9:>8.1f}")
 
 
-def captured_uplink(shape: str, device: str) -> dict:
-    """The arguments of the uplink ``segmented_kmeans`` call of one round of
-    ``benchmarks/round.py``'s ``shape`` (after a warm-up round)."""
-    from round import simulation
-
-    sim = simulation(shape, "batched", device, 2)
-    sim.run_round()
-    calls, real = [], fx.segmented_kmeans
-
-    def spy(x, offsets, k, **kw):
-        calls.append(dict(x=x, offsets=offsets, k=k, kw=kw))
-        return real(x, offsets, k, **kw)
-
-    fx.segmented_kmeans = spy
-    try:
-        sim.run_round()
-    finally:
-        fx.segmented_kmeans = real
-    return max(calls, key=lambda c: c["offsets"].numel())  # many client segments, not the downlink
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cpu")
@@ -124,11 +104,11 @@ def main() -> None:
                               lambda r: fx.segmented_kmeans(x, offsets, k, iters=args.iters, tol=1e-4, seed=r))
         print_rows(name, x.shape[0], k, args.dim, timed)
     if args.round:
-        c = captured_uplink(args.round, args.device)
-        k = c["k"] if isinstance(c["k"], int) else int(torch.as_tensor(c["k"]).max())
+        (x, offsets, k_arg, *rest), kw = captured_call(args.round, "segmented_kmeans", args.device)
+        k = k_arg if isinstance(k_arg, int) else int(torch.as_tensor(k_arg).max())
         timed = time_variants(args.device, args.repeat, both,
-                              lambda r: fx.segmented_kmeans(c["x"], c["offsets"], c["k"], **c["kw"]))
-        print_rows(f"{args.round} round uplink", c["x"].shape[0], k, c["x"].shape[1], timed)
+                              lambda r: fx.segmented_kmeans(x, offsets, k_arg, *rest, **kw))
+        print_rows(f"{args.round} round uplink", x.shape[0], k, x.shape[1], timed)
 
 
 if __name__ == "__main__":

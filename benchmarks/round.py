@@ -43,6 +43,32 @@ def simulation(shape: str, engine: str, device: str, rounds: int, overrides: Opt
                              progress=False))
 
 
+def captured_call(shape: str, op: str, device: str):
+    """(args, kwargs) of the largest ``fedras_ext.<op>`` call (by its largest tensor) in
+    the second round of ``shape``, tensors cloned before the call could change them."""
+    import torch
+
+    import fedras_ext as fx
+
+    sim = simulation(shape, "batched", device, 2)
+    sim.run_round()
+    calls, real = [], getattr(fx, op)
+
+    def spy(*args, **kwargs):
+        calls.append(([a.clone() if torch.is_tensor(a) else a for a in args],
+                      {k: v.clone() if torch.is_tensor(v) else v for k, v in kwargs.items()}))
+        return real(*args, **kwargs)
+
+    setattr(fx, op, spy)
+    try:
+        sim.run_round()
+    finally:
+        setattr(fx, op, real)
+    if not calls:
+        raise SystemExit(f"a round of {shape} made no {op} call")
+    return max(calls, key=lambda c: max(a.numel() for a in c[0] if torch.is_tensor(a)))
+
+
 def profile(shape: str, device: str) -> None:
     """After a warm-up round: the Python functions of one round by own time (cProfile)
     and, on CUDA, the kernels of another by GPU time (torch.profiler)."""
